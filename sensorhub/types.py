@@ -1,0 +1,69 @@
+"""Small value types shared by every layer (no I/O, no heavy imports)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Mounting(enum.IntEnum):
+    """Where the sensor is worn."""
+
+    UNKNOWN = 0
+    SHOE = 1  # on the laces or the heel counter of the shoe
+    SHIN = 2  # distal tibia, just above the ankle
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Side(enum.IntEnum):
+    """Which leg."""
+
+    UNKNOWN = 0
+    LEFT = 1
+    RIGHT = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class StrikeClass(enum.IntEnum):
+    """Foot-strike pattern, from the foot angle at initial contact."""
+
+    REARFOOT = 1
+    MIDFOOT = 2
+    FOREFOOT = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+#: Foot angle at contact (degrees, toes up positive, relative to the foot flat on the
+#: ground) separating the classes.  Rearfoot strikers land with the toes up (about
+#: +10 to +20 degrees), forefoot strikers with the toes down (about -5 to -10 degrees);
+#: see Altman & Davis (2012), "A kinematic method for footstrike pattern detection in
+#: barefoot and shod runners", Gait & Posture 35(2):298-300, who put the boundaries at
+#: 8.0 and -1.6 degrees for the foot-strike angle.
+STRIKE_REARFOOT_MIN_DEG = 8.0
+STRIKE_FOREFOOT_MAX_DEG = -1.6
+
+
+def classify_strike(angle_deg: float) -> StrikeClass:
+    """Strike class for a foot angle at initial contact (degrees, toes up positive)."""
+    if angle_deg > STRIKE_REARFOOT_MIN_DEG:
+        return StrikeClass.REARFOOT
+    if angle_deg < STRIKE_FOREFOOT_MAX_DEG:
+        return StrikeClass.FOREFOOT
+    return StrikeClass.MIDFOOT
+
+
+def parse_enum(kind: type[enum.IntEnum], text: str, what: str) -> enum.IntEnum:
+    """Parse ``text`` as a member name of ``kind`` (case-insensitive) or raise ValueError."""
+    try:
+        return kind[text.strip().upper()]
+    except KeyError:
+        allowed = ", ".join(m.name.lower() for m in kind if m.name != "UNKNOWN")
+        raise ValueError(f"{what} must be one of {allowed}, not {text!r}") from None
