@@ -1,0 +1,3 @@
+from sensorhub.cli import main
+
+raise SystemExit(main())

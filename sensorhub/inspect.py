@@ -1,0 +1,89 @@
+"""What a session file holds: sensors, duration, packets, gaps, duplicates, damage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sensorhub.errors import ProtocolError, SensorhubError
+from sensorhub.pipeline.assembly import SequenceTracker
+from sensorhub.protocol import codec
+from sensorhub.protocol.codec import DataPacket, StatusPacket
+from sensorhub.recording import SessionReader
+
+
+def session_report(reader: SessionReader) -> dict[str, Any]:
+    """A JSON-ready description of a session (what ``sensorhub info`` prints)."""
+    per: dict[int, dict[str, Any]] = {}
+    trackers: dict[int, SequenceTracker] = {}
+    t_first: float | None = None
+    t_last = 0.0
+    for rec in reader.records():
+        t_first = rec.t if t_first is None else t_first
+        t_last = rec.t
+        s = per.setdefault(rec.sensor, {"records": 0, "corrupt": 0, "status": 0,
+                                        "battery_pct": [], "clipped_packets": 0})
+        s["records"] += 1
+        try:
+            msg, _ = codec.decode(rec.data)
+        except ProtocolError:
+            s["corrupt"] += 1
+            continue
+        except SensorhubError:
+            s["corrupt"] += 1
+            continue
+        if isinstance(msg, DataPacket):
+            tr = trackers.setdefault(rec.sensor, SequenceTracker())
+            tr.observe(msg.seq, msg.first_index, msg.count)
+            if msg.flags & 0x02:
+                s["clipped_packets"] += 1
+        elif isinstance(msg, StatusPacket):
+            s["status"] += 1
+            s["battery_pct"].append(msg.battery_pct)
+    sensors = []
+    for entry in reader.sensors:
+        info = entry.info
+        s = per.get(entry.index, {"records": 0, "corrupt": 0, "status": 0, "battery_pct": [],
+                                  "clipped_packets": 0})
+        tr = trackers.get(entry.index, SequenceTracker())
+        batt = s.pop("battery_pct")
+        expected = tr.samples + tr.missing_samples
+        sensors.append({
+            "index": entry.index,
+            "name": entry.name,
+            "address": entry.address,
+            "model": info.model.name,
+            "firmware": ".".join(map(str, info.firmware)),
+            "mounting": info.mounting.label,
+            "side": info.side.label,
+            "odr_hz": info.odr_hz,
+            "acc_range_g": info.acc_range_g,
+            "gyro_range_dps": info.gyro_range_dps,
+            "data_packets": tr.packets,
+            "samples": tr.samples,
+            "gaps": tr.gaps,
+            "missing_packets": tr.missing_packets,
+            "missing_samples": tr.missing_samples,
+            "sample_loss_pct": round(100.0 * tr.missing_samples / expected, 4) if expected else 0.0,
+            "duplicates": tr.duplicates,
+            "late": tr.late,
+            "corrupt_packets": s["corrupt"],
+            "clipped_packets": s["clipped_packets"],
+            "status_packets": s["status"],
+            "battery_pct": [min(batt), max(batt)] if batt else None,
+        })
+    started = dt.datetime.fromtimestamp(reader.header.started_unix, tz=dt.UTC)
+    return {
+        "path": str(reader.path),
+        "format_version": reader.header.format_version,
+        "source": reader.header.source,
+        "started": started.isoformat(timespec="seconds"),
+        "duration_s": round(t_last - (t_first or 0.0), 3) if t_first is not None else 0.0,
+        "records": sum(s["records"] for s in per.values()),
+        "closed_cleanly": reader.clean_close,
+        "size_bytes": reader.size,
+        "damaged_bytes": reader.damaged_bytes,
+        "intact_pct": round(100.0 * (reader.size - reader.damaged_bytes) / reader.size, 3),
+        "damage": reader.describe_damage(),
+        "sensors": sensors,
+    }

@@ -1,0 +1,1 @@
+"""From raw notifications to events: stream assembly now; bus and runner later."""

@@ -1,0 +1,366 @@
+"""Session files: raw notifications exactly as received, with their host receive time.
+
+Layout (all little-endian; ``docs/recording.md`` has the prose)::
+
+    file header   8s magic b"SHSESS\\r\\n", u16 format version, u16 0, u32 0
+    chunk*        4s b"SHCK", u8 type, u8 0, u16 0, u32 payload length, u32 CRC-32, payload
+
+Chunk types: HEADER (JSON: wall-clock start, source, configuration, sensors), SENSOR
+(JSON: a sensor that joined later), PACKETS (records ``f8 host_t, u16 sensor, u8 kind,
+u8 0, u16 length, bytes``) and END (JSON summary, written by a clean close).
+
+The writer appends a PACKETS chunk at least once per ``flush_interval_s`` of host time
+(and whenever :meth:`SessionWriter.tick` sees that much wall time pass), each in one
+``write`` call, so a crash or ``kill -9`` loses at most the last second.  The reader
+checks every chunk's CRC, resynchronises on the next chunk magic after damage, reports
+what was lost and replays all intact chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sensorhub.errors import RecordingError
+from sensorhub.protocol import codec
+from sensorhub.protocol.codec import DeviceInfo
+
+MAGIC = b"SHSESS\r\n"
+FORMAT_VERSION = 1
+FILE_HEADER = struct.Struct("<8sHHI")
+CHUNK_MAGIC = b"SHCK"
+CHUNK_HEADER = struct.Struct("<4sBBHII")
+RECORD = struct.Struct("<dHBBH")
+
+CHUNK_HEADER_T = 1
+CHUNK_SENSOR = 2
+CHUNK_PACKETS = 3
+CHUNK_END = 4
+CHUNK_NAMES = {CHUNK_HEADER_T: "header", CHUNK_SENSOR: "sensor", CHUNK_PACKETS: "packets",
+               CHUNK_END: "end"}
+MAX_CHUNK = 64 << 20
+
+
+class SensorEntry(msgspec.Struct, frozen=True):
+    """A sensor of the session: its index in records, name, address, raw device info."""
+
+    index: int
+    name: str
+    info_hex: str
+    address: str = ""
+
+    @property
+    def info(self) -> DeviceInfo:
+        msg, _ = codec.decode(bytes.fromhex(self.info_hex))
+        if not isinstance(msg, DeviceInfo):
+            raise RecordingError(f"sensor {self.index}: stored device info is not device info")
+        return msg
+
+    @classmethod
+    def from_info(cls, index: int, info: DeviceInfo, address: str = "") -> SensorEntry:
+        return cls(index, info.name, codec.encode(info).hex(), address)
+
+
+class SessionHeader(msgspec.Struct, frozen=True):
+    """What the session is: when it started, where the data came from, how it was set up."""
+
+    started_unix: float
+    source: str  # "sim", "import", "ble", ...
+    sensors: list[SensorEntry] = []
+    config: dict[str, Any] = {}
+    software: str = "sensorhub"
+    format_version: int = FORMAT_VERSION
+
+
+class Summary(msgspec.Struct, frozen=True):
+    """Written by a clean close."""
+
+    records: int
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One received notification."""
+
+    t: float  # host receive time, seconds from the session start
+    sensor: int
+    kind: int
+    data: memoryview
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A stretch of the file that could not be read."""
+
+    offset: int
+    length: int
+    reason: str
+    after_t: float | None  # host time of the last intact record before it
+
+
+class SessionWriter:
+    """Append-only session writer.
+
+    Parameters
+    ----------
+    path
+        File to create (an existing file is never overwritten).
+    header
+        Session header, written first.
+    flush_interval_s
+        Longest host-time span one PACKETS chunk may cover before it is written out.
+    fsync
+        Also ``os.fsync`` each chunk (live recording: survives power loss too).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        header: SessionHeader,
+        flush_interval_s: float = 1.0,
+        fsync: bool = False,
+        max_chunk_bytes: int = 1 << 20,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise RecordingError(
+                f"{self.path} already exists", "choose a new file name; sessions are never overwritten"
+            ) from None
+        except OSError as exc:
+            raise RecordingError(f"cannot create {self.path}: {exc.strerror}") from None
+        self.flush_interval_s = flush_interval_s
+        self.fsync = fsync
+        self.max_chunk_bytes = max_chunk_bytes
+        self._buf = bytearray()
+        self._chunk_t0: float | None = None
+        self._last_t = 0.0
+        self.records = 0
+        self.closed = False
+        self._write(FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0, 0))
+        self._chunk(CHUNK_HEADER_T, msgspec.json.encode(header))
+
+    def _write(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def _chunk(self, kind: int, payload: bytes | bytearray) -> None:
+        head = CHUNK_HEADER.pack(CHUNK_MAGIC, kind, 0, 0, len(payload), zlib.crc32(payload))
+        self._write(head + payload)
+
+    def add_sensor(self, entry: SensorEntry) -> None:
+        """Declare a sensor that joined after the header was written."""
+        self.flush()
+        self._chunk(CHUNK_SENSOR, msgspec.json.encode(entry))
+
+    def write(self, t: float, sensor: int, data: bytes | bytearray | memoryview, kind: int = 0) -> None:
+        """Append one notification received at host time ``t`` (s from session start)."""
+        if self._chunk_t0 is not None and t - self._chunk_t0 >= self.flush_interval_s:
+            self.flush()
+        if self._chunk_t0 is None:
+            self._chunk_t0 = t
+        if not kind and len(data) > 1:
+            kind = data[1]
+        self._buf += RECORD.pack(t, sensor, kind, 0, len(data))
+        self._buf += data
+        self._last_t = t
+        self.records += 1
+        if len(self._buf) >= self.max_chunk_bytes:
+            self.flush()
+
+    def tick(self, t: float) -> None:
+        """Flush if the open chunk is older than the interval at host time ``t``."""
+        if self._chunk_t0 is not None and t - self._chunk_t0 >= self.flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the open PACKETS chunk now."""
+        if self._buf:
+            self._chunk(CHUNK_PACKETS, self._buf)
+            self._buf = bytearray()
+        self._chunk_t0 = None
+
+    def close(self) -> None:
+        """Flush, write the END chunk and close the file (idempotent)."""
+        if self.closed:
+            return
+        self.flush()
+        self._chunk(CHUNK_END, msgspec.json.encode(Summary(self.records, self._last_t)))
+        os.close(self._fd)
+        self.closed = True
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class SessionReader:
+    """Reads a session file, checking every chunk; damage is reported, not raised.
+
+    Raises RecordingError only when the file is missing, unreadable or not a session.
+    """
+
+    path: Path
+    header: SessionHeader = field(init=False)
+    sensors: list[SensorEntry] = field(init=False)
+    damage: list[Damage] = field(init=False)
+    summary: Summary | None = field(init=False)
+    size: int = field(init=False)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._raw = self.path.read_bytes()
+            self._data = memoryview(self._raw)
+        except FileNotFoundError:
+            raise RecordingError(f"{self.path}: no such file", "check the path") from None
+        except IsADirectoryError:
+            raise RecordingError(f"{self.path} is a directory, not a session file") from None
+        except OSError as exc:
+            raise RecordingError(f"cannot read {self.path}: {exc.strerror}") from None
+        self.size = len(self._data)
+        if self.size < FILE_HEADER.size or bytes(self._data[:8]) != MAGIC:
+            raise RecordingError(
+                f"{self.path} is not a sensorhub session file",
+                "record one with `sensorhub sim --record FILE` or convert a CSV with "
+                "`sensorhub import-csv`",
+            )
+        _, version, _, _ = FILE_HEADER.unpack_from(self._data)
+        if version > FORMAT_VERSION:
+            raise RecordingError(
+                f"{self.path} is session format {version}; this sensorhub reads up to "
+                f"{FORMAT_VERSION}",
+                "update sensorhub",
+            )
+        self.damage = []
+        self.summary = None
+        self.sensors = []
+        self._chunks: list[tuple[int, int, int]] = []  # (type, payload offset, length)
+        self._scan()
+        header = next((c for c in self._chunks if c[0] == CHUNK_HEADER_T), None)
+        if header is None:
+            raise RecordingError(
+                f"{self.path}: the session header is missing or damaged",
+                "the file cannot be replayed without it",
+            )
+        _, off, n = header
+        try:
+            self.header = msgspec.json.decode(self._data[off : off + n], type=SessionHeader)
+        except msgspec.ValidationError as exc:
+            raise RecordingError(f"{self.path}: bad session header ({exc})") from None
+        self.sensors = list(self.header.sensors)
+        for kind, off, n in self._chunks:
+            if kind == CHUNK_SENSOR:
+                self.sensors.append(msgspec.json.decode(self._data[off : off + n], type=SensorEntry))
+            elif kind == CHUNK_END:
+                self.summary = msgspec.json.decode(self._data[off : off + n], type=Summary)
+
+    def _valid_chunk_at(self, pos: int) -> tuple[int, int] | None:
+        """(type, length) if a whole chunk with a good CRC starts at ``pos``."""
+        if pos + CHUNK_HEADER.size > self.size:
+            return None
+        magic, kind, _, _, length, crc = CHUNK_HEADER.unpack_from(self._data, pos)
+        if magic != CHUNK_MAGIC or kind not in CHUNK_NAMES or length > MAX_CHUNK:
+            return None
+        start = pos + CHUNK_HEADER.size
+        if start + length > self.size:
+            return None
+        if zlib.crc32(self._data[start : start + length]) != crc:
+            return None
+        return kind, length
+
+    def _scan(self) -> None:
+        pos = FILE_HEADER.size
+        last_t: float | None = None
+        while pos < self.size:
+            ok = self._valid_chunk_at(pos)
+            if ok is not None:
+                kind, length = ok
+                start = pos + CHUNK_HEADER.size
+                self._chunks.append((kind, start, length))
+                if kind == CHUNK_PACKETS and length >= RECORD.size:
+                    last_t = self._last_time(start, length) or last_t
+                pos = start + length
+                continue
+            reason = self._diagnose(pos)
+            nxt = pos + 1
+            while True:
+                nxt = self._raw.find(CHUNK_MAGIC, nxt)
+                if nxt < 0:
+                    nxt = self.size
+                    break
+                if self._valid_chunk_at(nxt) is not None:
+                    break
+                nxt += 1
+            self.damage.append(Damage(pos, nxt - pos, reason, last_t))
+            pos = nxt
+
+    def _diagnose(self, pos: int) -> str:
+        remain = self.size - pos
+        if remain < CHUNK_HEADER.size:
+            return f"truncated: {remain} bytes of a chunk header"
+        magic, kind, _, _, length, _ = CHUNK_HEADER.unpack_from(self._data, pos)
+        if magic != CHUNK_MAGIC:
+            return "bytes that are not a chunk"
+        name = CHUNK_NAMES.get(kind, f"unknown type {kind}")
+        if pos + CHUNK_HEADER.size + length > self.size and length <= MAX_CHUNK:
+            have = remain - CHUNK_HEADER.size
+            return f"truncated {name} chunk: {have} of {length} bytes"
+        return f"{name} chunk fails its checksum"
+
+    def _last_time(self, start: int, length: int) -> float | None:
+        last = None
+        for rec in self._iter_chunk(start, length):
+            last = rec.t
+        return last
+
+    def _iter_chunk(self, start: int, length: int) -> Iterator[Record]:
+        data = self._data
+        pos, end = start, start + length
+        unpack = RECORD.unpack_from
+        while pos + RECORD.size <= end:
+            t, sensor, kind, _, n = unpack(data, pos)
+            pos += RECORD.size
+            if pos + n > end:
+                break
+            yield Record(t, sensor, kind, data[pos : pos + n])
+            pos += n
+
+    def records(self) -> Iterator[Record]:
+        """Every intact record, in file (= arrival) order."""
+        for kind, start, length in self._chunks:
+            if kind == CHUNK_PACKETS:
+                yield from self._iter_chunk(start, length)
+
+    @property
+    def damaged_bytes(self) -> int:
+        return sum(d.length for d in self.damage)
+
+    @property
+    def clean_close(self) -> bool:
+        return self.summary is not None
+
+    def describe_damage(self) -> list[str]:
+        """One line per damaged stretch, in the user's terms."""
+        out = []
+        for d in self.damage:
+            where = f"after t={d.after_t:.3f} s" if d.after_t is not None else "before any data"
+            out.append(f"bytes {d.offset}-{d.offset + d.length - 1} ({d.length} bytes, {where}): "
+                       f"{d.reason}")
+        return out
