@@ -385,6 +385,15 @@ class SimulatedSensor:
         for _ in range(copies):
             self._pending.append(Notification(t_host, kind, data))
 
+    def power_down(self) -> list[Notification]:
+        """Stop streaming (sending what the FIFO holds) and return everything in flight."""
+        if self.streaming:
+            self._flush(partial=True)
+            self.streaming = False
+        out = sorted(self._pending, key=lambda n: n.t)
+        self._pending = []
+        return out
+
     def tick(self, dt: float) -> list[bytes]:
         """Advance ``dt`` seconds; the notifications received meanwhile, in order."""
         return [n.data for n in self.poll(dt)]
@@ -407,20 +416,25 @@ class SimulatedSensor:
         return ready
 
     def _advance(self, t_end: float) -> None:
-        if self.streaming:
-            rate = self.odr_hz * (1 + self.clock_ppm * 1e-6)
-            last = self._base_index + math.floor((t_end - self._base_t) * rate + 1e-9)
-            n = last - self._next_index + 1
-            if n > 0:
-                # Generate batch by batch so packets carry the device time of their turn.
-                samples = self.raw_samples(self._next_index, n)
-                self._next_index += n
-                self._fifo.append(samples)
-                self._fifo_n += n
-                self._flush()
+        # Status notifications interleave with data in time order, whatever the tick.
         while self._next_status <= t_end:
+            self._sample_until(self._next_status)
             self.t = self._next_status
             self._send(self.t, Kind.STATUS, codec.encode(self.status()))
             self._status_seq += 1
             self._next_status += 1.0
+        self._sample_until(t_end)
         self.t = t_end
+
+    def _sample_until(self, t_end: float) -> None:
+        if not self.streaming:
+            return
+        rate = self.odr_hz * (1 + self.clock_ppm * 1e-6)
+        last = self._base_index + math.floor((t_end - self._base_t) * rate + 1e-9)
+        n = last - self._next_index + 1
+        if n > 0:
+            samples = self.raw_samples(self._next_index, n)
+            self._next_index += n
+            self._fifo.append(samples)
+            self._fifo_n += n
+            self._flush()

@@ -319,6 +319,12 @@ def _hermite(
     return y, dy
 
 
+def _smoothstep(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``3x^2 - 2x^3`` on [0, 1] (0 before, 1 after) and its derivative."""
+    c = np.clip(x, 0.0, 1.0)
+    return c * c * (3 - 2 * c), 6 * c * (1 - c)
+
+
 def _damped_unit(t: FloatArray, f_hz: float, decay_s: float) -> FloatArray:
     """``exp(-t/d) sin(2 pi f t)`` for t >= 0 (0 before), scaled so its first peak is 1."""
     w = 2 * math.pi * f_hz
@@ -483,8 +489,13 @@ class SegmentModel:
                     extra[st, 0] = -0.3 * imp
                 sgn = 1.0 if self.side == Side.LEFT else -1.0
                 ev = 7.0 * DEG * sgn * np.where(run, 1.0, 0.6)
-                roll[st] += np.where(loaded, ev * np.sin(math.pi * u / tc), 0.0)
-                droll[st] += np.where(loaded, ev * math.pi / tc * np.cos(math.pi * u / tc), 0.0)
+                # eversion while loading (to 25 % of stance), held through mid-stance
+                # (the foot is still), inversion back during push-off (from 55 %)
+                ph = np.clip(u / tc, 0.0, 1.0)
+                up, dup = _smoothstep(ph / 0.25)
+                down, ddown = _smoothstep((ph - 0.55) / 0.45)
+                roll[st] += np.where(loaded, ev * (up - down), 0.0)
+                droll[st] += np.where(loaded, ev * (dup / 0.25 - ddown / 0.45) / tc, 0.0)
         # Orientation R = Ry(beta) Rx(roll), beta = -pitch (toes up is -y rotation).
         beta, dbeta = -pitch, -dpitch
         cb, sb = np.cos(beta), np.sin(beta)

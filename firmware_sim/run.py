@@ -89,12 +89,23 @@ class SimulatedRun:
 
     @property
     def done(self) -> bool:
-        return self.t >= self.config.duration_s
+        return self.t >= self.config.duration_s - 1e-9
 
     def poll(self, dt: float) -> list[Delivery]:
-        """Advance ``dt`` seconds; everything received meanwhile, in host-time order."""
+        """Advance ``dt`` seconds (never past the end); what was received, in host-time order."""
+        dt = min(dt, self.config.duration_s - self.t)
+        if dt <= 0:
+            return []
         per_sensor: list[list[Notification]] = [s.poll(dt) for s in self.sensors]
         self.t += dt
+        return self._merge(per_sensor)
+
+    def finish(self) -> list[Delivery]:
+        """End the session: sensors send what their FIFOs hold; all that was in flight."""
+        return self._merge([s.power_down() for s in self.sensors])
+
+    @staticmethod
+    def _merge(per_sensor: list[list[Notification]]) -> list[Delivery]:
         merged = heapq.merge(
             *[[(n.t, i, n.data) for n in notes] for i, notes in enumerate(per_sensor)],
             key=lambda x: (x[0], x[1]),

@@ -161,7 +161,8 @@ def _record_sim(cfg: Any, path: Path) -> int:
         while not run.done:
             for d in run.poll(1.0):
                 w.write(d.t, d.sensor, d.data)
-        run.poll(0.1)  # deliver what was still in flight at the end
+        for d in run.finish():  # what was still in the FIFOs and in flight
+            w.write(d.t, d.sensor, d.data)
     rows = run.write_truth(truth)
     took = time.perf_counter() - started
     print(f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "
