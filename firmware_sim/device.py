@@ -116,9 +116,7 @@ class SimulatedSensor:
         ss = np.random.SeedSequence(seed)
         setup, self._noise_seed, fault_seed = ss.spawn(3)
         rng = np.random.default_rng(setup)
-        self.mount = (
-            random_rotation(rng) if config.mount_rotation == "random" else np.eye(3)
-        )
+        self.mount = random_rotation(rng) if config.mount_rotation == "random" else np.eye(3)
         self.acc_bias = rng.standard_normal(3) * config.acc_bias_mg * 1e-3 * G
         self.gyro_bias = rng.standard_normal(3) * config.gyro_bias_dps * DEG
         self.clock_ppm = float(rng.uniform(-config.clock_ppm_max, config.clock_ppm_max))
@@ -337,9 +335,7 @@ class SimulatedSensor:
             flags = 0
             if np.any((chunk == 32767) | (chunk == -32768)):
                 flags |= spec.FLAG_CLIPPED
-            data = codec.encode_data(
-                self._seq, first, self.device_us(t_first), chunk, flags
-            )
+            data = codec.encode_data(self._seq, first, self.device_us(t_first), chunk, flags)
             self._send(t_last, Kind.DATA, data, self._seq, len(chunk))
             self._seq += 1
             start += len(chunk)

@@ -48,8 +48,12 @@ class FaultConfig:
     @property
     def any(self) -> bool:
         return bool(
-            self.drop or self.burst or self.duplicate or self.corrupt
-            or self.link_drops or self.clock_jumps
+            self.drop
+            or self.burst
+            or self.duplicate
+            or self.corrupt
+            or self.link_drops
+            or self.clock_jumps
         )
 
     def link_down(self, t: float) -> bool:
@@ -102,7 +106,9 @@ def parse_faults(text: str) -> FaultConfig:
         except ValueError:
             raise ValueError(f"bad value in fault {item!r}; use {FAULT_SYNTAX}") from None
     return FaultConfig(
-        link_drops=tuple(links), clock_jumps=tuple(jumps), **values  # type: ignore[arg-type]
+        link_drops=tuple(links),
+        clock_jumps=tuple(jumps),
+        **values,  # type: ignore[arg-type]
     )
 
 

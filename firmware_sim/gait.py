@@ -313,9 +313,18 @@ def _hermite(
     s = np.clip((t - t0) / h, 0.0, 1.0)
     y0, y1, m0, m1 = ky[j], ky[j + 1], km[j] * h, km[j + 1] * h
     s2, s3 = s * s, s * s * s
-    y = (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * m0 + (-2 * s3 + 3 * s2) * y1 + (s3 - s2) * m1
-    dy = ((6 * s2 - 6 * s) * y0 + (3 * s2 - 4 * s + 1) * m0 + (-6 * s2 + 6 * s) * y1
-          + (3 * s2 - 2 * s) * m1) / h
+    y = (
+        (2 * s3 - 3 * s2 + 1) * y0
+        + (s3 - 2 * s2 + s) * m0
+        + (-2 * s3 + 3 * s2) * y1
+        + (s3 - s2) * m1
+    )
+    dy = (
+        (6 * s2 - 6 * s) * y0
+        + (3 * s2 - 4 * s + 1) * m0
+        + (-6 * s2 + 6 * s) * y1
+        + (3 * s2 - 2 * s) * m1
+    ) / h
     return y, dy
 
 
@@ -331,7 +340,7 @@ def _damped_unit(t: FloatArray, f_hz: float, decay_s: float) -> FloatArray:
     t_pk = math.atan(w * decay_s) / w
     peak = math.exp(-t_pk / decay_s) * math.sin(w * t_pk)
     tt = np.maximum(t, 0.0)
-    return np.where(t >= 0, np.exp(-tt / decay_s) * np.sin(w * tt) / peak, 0.0)  # type: ignore[no-any-return]
+    return np.where(t >= 0, np.exp(-tt / decay_s) * np.sin(w * tt) / peak, 0.0)
 
 
 @dataclass
@@ -480,7 +489,9 @@ class SegmentModel:
                 imp *= amp
                 loaded = (u >= 0) & (u <= tc)
                 active_g = (1.6 if shin else 0.6) * np.where(run, 1.0, 0.4)
-                active = np.where(loaded, active_g * G * np.sin(math.pi * np.clip(u / tc, 0, 1)), 0.0)
+                active = np.where(
+                    loaded, active_g * G * np.sin(math.pi * np.clip(u / tc, 0, 1)), 0.0
+                )
                 if shin:
                     extra[st, 2] = imp + active
                     extra[st, 0] = 0.25 * imp
@@ -537,10 +548,7 @@ def impact_truth(
     offs = np.arange(0.0, window_s, resolution_s)
     grid = (model.ic[:, None] + offs[None, :]).ravel()
     f, _ = model.signals(grid)
-    if model.mounting == Mounting.SHIN:
-        metric = f[:, 2]
-    else:
-        metric = np.linalg.norm(f, axis=1)
-    metric = metric.reshape(n, len(offs))
+    axial = model.mounting == Mounting.SHIN
+    metric = (f[:, 2] if axial else np.linalg.norm(f, axis=1)).reshape(n, len(offs))
     k = np.argmax(metric, axis=1)
     return model.ic + offs[k], metric[np.arange(n), k] / G

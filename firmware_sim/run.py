@@ -11,7 +11,14 @@ import numpy as np
 
 from firmware_sim.device import Notification, SensorConfig, SimulatedSensor
 from firmware_sim.faults import FaultConfig
-from firmware_sim.gait import GaitParams, Schedule, Segment, SegmentModel, build_schedule, impact_truth
+from firmware_sim.gait import (
+    GaitParams,
+    Schedule,
+    Segment,
+    SegmentModel,
+    build_schedule,
+    impact_truth,
+)
 from sensorhub.types import Mounting, Side, classify_strike
 
 TRUTH_COLUMNS = ("t_s", "side", "event", "value", "strike", "angle_deg")
@@ -22,9 +29,11 @@ def scenario(activity: str, duration_s: float, lead_s: float = 2.0) -> list[Segm
     if activity not in ("run", "walk", "stand"):
         raise ValueError("activity must be run, walk or stand")
     if activity == "stand" or duration_s <= 2 * lead_s + 2:
-        return [Segment("stand", duration_s)] if activity == "stand" else [
-            Segment(activity, duration_s)
-        ]
+        return (
+            [Segment("stand", duration_s)]
+            if activity == "stand"
+            else [Segment(activity, duration_s)]
+        )
     return [
         Segment("stand", lead_s),
         Segment(activity, duration_s - 2 * lead_s),
@@ -128,8 +137,13 @@ class SimulatedRun:
             for j in range(len(model.ic)):
                 ang = float(model.strike[j])  # the foot angle exists whatever is worn
                 events.append(
-                    TruthEvent(float(model.ic[j]), model.side, "ic",
-                               strike=classify_strike(ang).label, angle_deg=ang)
+                    TruthEvent(
+                        float(model.ic[j]),
+                        model.side,
+                        "ic",
+                        strike=classify_strike(ang).label,
+                        angle_deg=ang,
+                    )
                 )
                 if np.isfinite(model.to[j]):
                     events.append(TruthEvent(float(model.to[j]), model.side, "to"))
@@ -151,14 +165,16 @@ def write_truth_csv(path: Path, rows: list[TruthEvent]) -> None:
         w = csv.writer(fh)
         w.writerow(TRUTH_COLUMNS)
         for r in rows:
-            w.writerow([
-                f"{r.t_s:.6f}",
-                r.side.label,
-                r.event,
-                "" if r.value is None else f"{r.value:.3f}",
-                r.strike or "",
-                "" if r.angle_deg is None else f"{r.angle_deg:.2f}",
-            ])
+            w.writerow(
+                [
+                    f"{r.t_s:.6f}",
+                    r.side.label,
+                    r.event,
+                    "" if r.value is None else f"{r.value:.3f}",
+                    r.strike or "",
+                    "" if r.angle_deg is None else f"{r.angle_deg:.2f}",
+                ]
+            )
 
 
 def default_config(

@@ -47,12 +47,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run the firmware simulator: stream to the console or record")
     _sim_options(sim)
-    sim.add_argument("--record", type=Path, metavar="FILE",
-                     help="record as fast as possible to FILE (+ FILE's .truth.csv sidecar)")
+    sim.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="record as fast as possible to FILE (+ FILE's .truth.csv sidecar)",
+    )
 
-    demo = sub.add_parser("demo", help="the main job: a simulated two-shoe run, live on the console")
-    demo.add_argument("--duration", type=_positive(float, "duration"), default=60.0,
-                      help="seconds (default 60)")
+    demo = sub.add_parser(
+        "demo", help="the main job: a simulated two-shoe run, live on the console"
+    )
+    demo.add_argument(
+        "--duration", type=_positive(float, "duration"), default=60.0, help="seconds (default 60)"
+    )
     demo.add_argument("--seed", type=int, default=1)
 
     info = sub.add_parser("info", help="describe a session file: sensors, gaps, damage")
@@ -66,41 +73,74 @@ def _build_parser() -> argparse.ArgumentParser:
     src.add_argument("--rate", type=_positive(float, "rate"), metavar="HZ")
     src.add_argument("--time-column", metavar="NAME")
     imp.add_argument("--time-units", default="s", choices=["s", "ms", "us", "datetime"])
-    imp.add_argument("--acc", action="append", required=True, metavar="X,Y,Z",
-                     help="accelerometer columns of one sensor (repeat per sensor)")
-    imp.add_argument("--gyro", action="append", metavar="X,Y,Z",
-                     help="gyroscope columns, one per --acc (omit for accelerometer-only)")
+    imp.add_argument(
+        "--acc",
+        action="append",
+        required=True,
+        metavar="X,Y,Z",
+        help="accelerometer columns of one sensor (repeat per sensor)",
+    )
+    imp.add_argument(
+        "--gyro",
+        action="append",
+        metavar="X,Y,Z",
+        help="gyroscope columns, one per --acc (omit for accelerometer-only)",
+    )
     imp.add_argument("--acc-units", required=True, choices=["g", "m/s2"])
     imp.add_argument("--gyro-units", default="dps", choices=["dps", "rad/s"])
-    imp.add_argument("--mount", action="append", choices=["shoe", "shin"],
-                     help="mounting, one for all or one per --acc")
-    imp.add_argument("--side", action="append", choices=["left", "right"],
-                     help="side, one per --acc")
-    imp.add_argument("--header-rows", type=int, default=1,
-                     help="header rows; with several, names are joined by '.' (default 1)")
+    imp.add_argument(
+        "--mount",
+        action="append",
+        choices=["shoe", "shin"],
+        help="mounting, one for all or one per --acc",
+    )
+    imp.add_argument(
+        "--side", action="append", choices=["left", "right"], help="side, one per --acc"
+    )
+    imp.add_argument(
+        "--header-rows",
+        type=int,
+        default=1,
+        help="header rows; with several, names are joined by '.' (default 1)",
+    )
     imp.add_argument("--delimiter", default=",")
     imp.add_argument("--acc-range", type=int, default=16, metavar="G")
     imp.add_argument("--gyro-range", type=int, default=2000, metavar="DPS")
-    imp.add_argument("--no-unit-check", action="store_true",
-                     help="skip the plausibility check of the declared units")
+    imp.add_argument(
+        "--no-unit-check",
+        action="store_true",
+        help="skip the plausibility check of the declared units",
+    )
     return p
 
 
 def _sim_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mount", choices=["shoe", "shin"], default="shoe")
     p.add_argument("--activity", choices=["run", "walk"], default="run")
-    p.add_argument("--duration", type=_positive(float, "duration"), default=60.0,
-                   metavar="SECONDS")
+    p.add_argument("--duration", type=_positive(float, "duration"), default=60.0, metavar="SECONDS")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cadence", type=_positive(float, "cadence"), metavar="SPM",
-                   help="steps/min (running 150-200, walking 90-130)")
+    p.add_argument(
+        "--cadence",
+        type=_positive(float, "cadence"),
+        metavar="SPM",
+        help="steps/min (running 150-200, walking 90-130)",
+    )
     p.add_argument("--odr", type=int, default=1000, metavar="HZ", help="100-1600 (default 1000)")
     p.add_argument("--side", choices=["left", "right", "both"], default="left")
     p.add_argument("--strike", choices=["rearfoot", "midfoot", "forefoot"], default="rearfoot")
-    p.add_argument("--asymmetry", type=float, default=0.0, metavar="FRACTION",
-                   help="left/right asymmetry, e.g. 0.08 for a right leg 8 %% off")
-    p.add_argument("--faults", default="", metavar="SPEC",
-                   help="e.g. drop=0.01,dup=0.002,corrupt=0.001,link-drop=30:5,clock-jump=60:50")
+    p.add_argument(
+        "--asymmetry",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="left/right asymmetry, e.g. 0.08 for a right leg 8 %% off",
+    )
+    p.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="e.g. drop=0.01,dup=0.002,corrupt=0.001,link-drop=30:5,clock-jump=60:50",
+    )
 
 
 def _sim_config(args: argparse.Namespace) -> Any:
@@ -165,9 +205,11 @@ def _record_sim(cfg: Any, path: Path) -> int:
             w.write(d.t, d.sensor, d.data)
     rows = run.write_truth(truth)
     took = time.perf_counter() - started
-    print(f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "
-          f"({w.records} notifications) and {rows} truth events to {truth} in {took:.1f} s "
-          f"({cfg.duration_s / took:.0f}x real time)")
+    print(
+        f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "
+        f"({w.records} notifications) and {rows} truth events to {truth} in {took:.1f} s "
+        f"({cfg.duration_s / took:.0f}x real time)"
+    )
     return 0
 
 
@@ -204,10 +246,15 @@ def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
     trackers = [SequenceTracker() for _ in run.sensors]
     battery = [0] * len(run.sensors)
     corrupt = [0] * len(run.sensors)
-    console.print(f"[bold]{title}[/]: {cfg.segments[1].activity if len(cfg.segments) > 1 else cfg.segments[0].activity}, "
-                  f"{', '.join(names)}, {cfg.duration_s:.0f} s, seed {cfg.seed}  (Ctrl-C stops)")
-    console.print("[dim]steps shown are the simulator's ground truth; the detectors arrive "
-                  "with the signal core[/]")
+    moving = next((s.activity for s in cfg.segments if s.activity != "stand"), "stand")
+    console.print(
+        f"[bold]{title}[/]: {moving}, "
+        f"{', '.join(names)}, {cfg.duration_s:.0f} s, seed {cfg.seed}  (Ctrl-C stops)"
+    )
+    console.print(
+        "[dim]steps shown are the simulator's ground truth; the detectors arrive "
+        "with the signal core[/]"
+    )
     k = 0
     start = time.monotonic()
     tick = 0.05
@@ -234,17 +281,25 @@ def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
                 prev = last_ic.get(ev.side)
                 cad = f"{120.0 / (ev.t_s - prev):5.1f} spm" if prev else "    -    "
                 last_ic[ev.side] = ev.t_s
-                nxt = next((e for e in truth[k:] if e.event == "impact" and e.side == ev.side), None)
+                nxt = next(
+                    (e for e in truth[k:] if e.event == "impact" and e.side == ev.side), None
+                )
                 imp = f"{nxt.value:5.1f} g" if nxt and nxt.value is not None else ""
-                console.print(f"{ev.t_s:8.3f} s  {ev.side.label:>5} footstrike  {ev.strike:<9}"
-                              f"{ev.angle_deg:+5.1f} deg  impact {imp}  cadence {cad}")
+                console.print(
+                    f"{ev.t_s:8.3f} s  {ev.side.label:>5} footstrike  {ev.strike:<9}"
+                    f"{ev.angle_deg:+5.1f} deg  impact {imp}  cadence {cad}"
+                )
         if int(run.t / tick) % int(5 / tick) == 0:
-            parts = [f"{n}: {t.samples} samples, {t.missing_samples} lost, battery {b} %"
-                     for n, t, b in zip(names, trackers, battery, strict=True)]
+            parts = [
+                f"{n}: {t.samples} samples, {t.missing_samples} lost, battery {b} %"
+                for n, t, b in zip(names, trackers, battery, strict=True)
+            ]
             console.print(f"[dim]{run.t:8.1f} s  " + " | ".join(parts) + "[/]")
-    console.print(f"done: {sum(t.packets for t in trackers)} packets, "
-                  f"{sum(t.samples for t in trackers)} samples, "
-                  f"{sum(t.missing_samples for t in trackers)} lost, {sum(corrupt)} corrupt")
+    console.print(
+        f"done: {sum(t.packets for t in trackers)} packets, "
+        f"{sum(t.samples for t in trackers)} samples, "
+        f"{sum(t.missing_samples for t in trackers)} lost, {sum(corrupt)} corrupt"
+    )
     return 0
 
 
@@ -253,8 +308,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from firmware_sim.run import default_config
 
     cfg = default_config(
-        activity="run", mount=Mounting.SHOE, duration_s=args.duration, seed=args.seed,
-        sides=(Side.LEFT, Side.RIGHT), gait=GaitParams(asymmetry=0.04),
+        activity="run",
+        mount=Mounting.SHOE,
+        duration_s=args.duration,
+        seed=args.seed,
+        sides=(Side.LEFT, Side.RIGHT),
+        gait=GaitParams(asymmetry=0.04),
     )
     return _stream_sim(cfg, title="sensorhub demo")
 
@@ -267,21 +326,33 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{report['path']}: {report['source']} session started {report['started']}, "
-          f"{report['duration_s']:.1f} s, {report['records']} notifications, "
-          f"{'closed cleanly' if report['closed_cleanly'] else 'NOT closed cleanly (crash?)'}")
+    print(
+        f"{report['path']}: {report['source']} session started {report['started']}, "
+        f"{report['duration_s']:.1f} s, {report['records']} notifications, "
+        f"{'closed cleanly' if report['closed_cleanly'] else 'NOT closed cleanly (crash?)'}"
+    )
     for s in report["sensors"]:
-        print(f"  [{s['index']}] {s['name']} {s['model']} fw {s['firmware']}, {s['side']} "
-              f"{s['mounting']}, {s['odr_hz']:g} Hz, +-{s['acc_range_g']} g, "
-              f"+-{s['gyro_range_dps']} deg/s")
-        print(f"      {s['data_packets']} packets, {s['samples']} samples; {s['gaps']} gaps "
-              f"({s['missing_packets']} packets, {s['missing_samples']} samples = "
-              f"{s['sample_loss_pct']:.3f} %), {s['duplicates']} duplicates, "
-              f"{s['corrupt_packets']} corrupt, {s['clipped_packets']} clipped"
-              + (f", battery {s['battery_pct'][1]}->{s['battery_pct'][0]} %" if s["battery_pct"] else ""))
+        print(
+            f"  [{s['index']}] {s['name']} {s['model']} fw {s['firmware']}, {s['side']} "
+            f"{s['mounting']}, {s['odr_hz']:g} Hz, +-{s['acc_range_g']} g, "
+            f"+-{s['gyro_range_dps']} deg/s"
+        )
+        print(
+            f"      {s['data_packets']} packets, {s['samples']} samples; {s['gaps']} gaps "
+            f"({s['missing_packets']} packets, {s['missing_samples']} samples = "
+            f"{s['sample_loss_pct']:.3f} %), {s['duplicates']} duplicates, "
+            f"{s['corrupt_packets']} corrupt, {s['clipped_packets']} clipped"
+            + (
+                f", battery {s['battery_pct'][1]}->{s['battery_pct'][0]} %"
+                if s["battery_pct"]
+                else ""
+            )
+        )
     if report["damage"]:
-        print(f"  DAMAGED: {report['damaged_bytes']} of {report['size_bytes']} bytes unreadable "
-              f"({report['intact_pct']:.2f} % intact; the intact part replays):")
+        print(
+            f"  DAMAGED: {report['damaged_bytes']} of {report['size_bytes']} bytes unreadable "
+            f"({report['intact_pct']:.2f} % intact; the intact part replays):"
+        )
         for line in report["damage"]:
             print(f"    {line}")
     else:
@@ -295,7 +366,9 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     accs = [_cols(a, "--acc") for a in args.acc]
     gyros = [_cols(g, "--gyro") for g in args.gyro] if args.gyro else [None] * len(accs)
     if len(gyros) != len(accs):
-        raise ConfigError(f"{len(accs)} --acc but {len(gyros)} --gyro", "give one --gyro per --acc or none")
+        raise ConfigError(
+            f"{len(accs)} --acc but {len(gyros)} --gyro", "give one --gyro per --acc or none"
+        )
     sides = args.side or (["left"] if len(accs) == 1 else [])
     mounts = args.mount or ["shoe"]
     if len(sides) != len(accs):
@@ -309,15 +382,29 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
         for a, g, s, m in zip(accs, gyros, sides, mounts, strict=True)
     ]
     res = import_csv(
-        args.input, args.out, sensors, acc_units=args.acc_units, gyro_units=args.gyro_units,
-        rate_hz=args.rate, time_column=args.time_column, time_units=args.time_units,
-        header_rows=args.header_rows, delimiter=args.delimiter, acc_range_g=args.acc_range,
-        gyro_range_dps=args.gyro_range, check_units=not args.no_unit_check,
+        args.input,
+        args.out,
+        sensors,
+        acc_units=args.acc_units,
+        gyro_units=args.gyro_units,
+        rate_hz=args.rate,
+        time_column=args.time_column,
+        time_units=args.time_units,
+        header_rows=args.header_rows,
+        delimiter=args.delimiter,
+        acc_range_g=args.acc_range,
+        gyro_range_dps=args.gyro_range,
+        check_units=not args.no_unit_check,
     )
-    print(f"imported {res.samples} samples of {res.sensors} sensor(s) at {res.rate_hz:.2f} Hz "
-          f"({res.duration_s:.1f} s) into {res.path}: {res.packets} packets"
-          + (f"; {res.clipped} samples clipped at full scale (raise --acc-range/--gyro-range)"
-             if res.clipped else ""))
+    print(
+        f"imported {res.samples} samples of {res.sensors} sensor(s) at {res.rate_hz:.2f} Hz "
+        f"({res.duration_s:.1f} s) into {res.path}: {res.packets} packets"
+        + (
+            f"; {res.clipped} samples clipped at full scale (raise --acc-range/--gyro-range)"
+            if res.clipped
+            else ""
+        )
+    )
     return 0
 
 

@@ -64,7 +64,9 @@ def _read_table(path: Path, header_rows: int, delimiter: str) -> tuple[list[str]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ImportFailed(f"{path} is not a readable CSV file ({exc})") from None
     width = max(len(h) for h in heads)
-    names = [".".join(h[i].strip() for h in heads if i < len(h) and h[i].strip()) for i in range(width)]
+    names = [
+        ".".join(h[i].strip() for h in heads if i < len(h) and h[i].strip()) for i in range(width)
+    ]
     if not rows:
         raise ImportFailed(f"{path} has a header but no data rows")
     return names, rows
@@ -108,9 +110,11 @@ def _times(values: list[str], units: str, path: Path, name: str) -> npt.NDArray[
                 f"{path.name}: column {name!r} is not a date-time ({exc})",
                 "use --time-units s, ms or us for numeric times",
             ) from None
-        return (stamps - stamps[0]).astype(np.int64) * 1e-9
+        rel: npt.NDArray[np.float64] = (stamps - stamps[0]).astype(np.int64) * 1e-9
+        return rel
     t = _numbers(values, name, path) * TIME_UNITS[units]
-    return t - t[0]
+    out: npt.NDArray[np.float64] = t - t[0]
+    return out
 
 
 def import_csv(
@@ -140,9 +144,13 @@ def import_csv(
     if time_units not in TIME_UNITS:
         raise ImportFailed(f"time units {time_units!r} unknown", "use s, ms, us or datetime")
     if acc_range_g not in spec.ACC_RANGES_G:
-        raise ImportFailed(f"accelerometer range {acc_range_g} g unknown", f"use one of {spec.ACC_RANGES_G}")
+        raise ImportFailed(
+            f"accelerometer range {acc_range_g} g unknown", f"use one of {spec.ACC_RANGES_G}"
+        )
     if gyro_range_dps not in spec.GYRO_RANGES_DPS:
-        raise ImportFailed(f"gyroscope range {gyro_range_dps} unknown", f"use one of {spec.GYRO_RANGES_DPS}")
+        raise ImportFailed(
+            f"gyroscope range {gyro_range_dps} unknown", f"use one of {spec.GYRO_RANGES_DPS}"
+        )
     if not sensors:
         raise ImportFailed("no sensor columns given", "name them with --acc (and --gyro)")
     names, rows = _read_table(path, header_rows, delimiter)
@@ -174,7 +182,9 @@ def import_csv(
         cols = [acc / acc_lsb]
         flags = spec.FLAG_NO_GYRO
         if s.gyro is not None:
-            gyr = np.column_stack([_numbers(_column(names, rows, c, path), c, path) for c in s.gyro])
+            gyr = np.column_stack(
+                [_numbers(_column(names, rows, c, path), c, path) for c in s.gyro]
+            )
             gyr *= GYRO_UNITS[gyro_units]
             if check_units:
                 _check_gyro_units(gyr, acc, gyro_units, path)
@@ -226,7 +236,9 @@ def import_csv(
     with SessionWriter(out, header) as w:
         for rt, i, data in records:
             w.write(rt, i, data)
-    return ImportResult(out, len(sensors), n * len(sensors), len(records), rate, float(t[-1]), clipped)
+    return ImportResult(
+        out, len(sensors), n * len(sensors), len(records), rate, float(t[-1]), clipped
+    )
 
 
 def _check_acc_units(acc_g: npt.NDArray[np.float64], units: str, path: Path) -> None:

@@ -21,8 +21,10 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
     for rec in reader.records():
         t_first = rec.t if t_first is None else t_first
         t_last = rec.t
-        s = per.setdefault(rec.sensor, {"records": 0, "corrupt": 0, "status": 0,
-                                        "battery_pct": [], "clipped_packets": 0})
+        s = per.setdefault(
+            rec.sensor,
+            {"records": 0, "corrupt": 0, "status": 0, "battery_pct": [], "clipped_packets": 0},
+        )
         s["records"] += 1
         try:
             msg, _ = codec.decode(rec.data)
@@ -43,35 +45,41 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
     sensors = []
     for entry in reader.sensors:
         info = entry.info
-        s = per.get(entry.index, {"records": 0, "corrupt": 0, "status": 0, "battery_pct": [],
-                                  "clipped_packets": 0})
+        s = per.get(
+            entry.index,
+            {"records": 0, "corrupt": 0, "status": 0, "battery_pct": [], "clipped_packets": 0},
+        )
         tr = trackers.get(entry.index, SequenceTracker())
         batt = s.pop("battery_pct")
         expected = tr.samples + tr.missing_samples
-        sensors.append({
-            "index": entry.index,
-            "name": entry.name,
-            "address": entry.address,
-            "model": info.model.name,
-            "firmware": ".".join(map(str, info.firmware)),
-            "mounting": info.mounting.label,
-            "side": info.side.label,
-            "odr_hz": info.odr_hz,
-            "acc_range_g": info.acc_range_g,
-            "gyro_range_dps": info.gyro_range_dps,
-            "data_packets": tr.packets,
-            "samples": tr.samples,
-            "gaps": tr.gaps,
-            "missing_packets": tr.missing_packets,
-            "missing_samples": tr.missing_samples,
-            "sample_loss_pct": round(100.0 * tr.missing_samples / expected, 4) if expected else 0.0,
-            "duplicates": tr.duplicates,
-            "late": tr.late,
-            "corrupt_packets": s["corrupt"],
-            "clipped_packets": s["clipped_packets"],
-            "status_packets": s["status"],
-            "battery_pct": [min(batt), max(batt)] if batt else None,
-        })
+        sensors.append(
+            {
+                "index": entry.index,
+                "name": entry.name,
+                "address": entry.address,
+                "model": info.model.name,
+                "firmware": ".".join(map(str, info.firmware)),
+                "mounting": info.mounting.label,
+                "side": info.side.label,
+                "odr_hz": info.odr_hz,
+                "acc_range_g": info.acc_range_g,
+                "gyro_range_dps": info.gyro_range_dps,
+                "data_packets": tr.packets,
+                "samples": tr.samples,
+                "gaps": tr.gaps,
+                "missing_packets": tr.missing_packets,
+                "missing_samples": tr.missing_samples,
+                "sample_loss_pct": round(100.0 * tr.missing_samples / expected, 4)
+                if expected
+                else 0.0,
+                "duplicates": tr.duplicates,
+                "late": tr.late,
+                "corrupt_packets": s["corrupt"],
+                "clipped_packets": s["clipped_packets"],
+                "status_packets": s["status"],
+                "battery_pct": [min(batt), max(batt)] if batt else None,
+            }
+        )
     started = dt.datetime.fromtimestamp(reader.header.started_unix, tz=dt.UTC)
     return {
         "path": str(reader.path),

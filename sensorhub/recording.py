@@ -9,7 +9,7 @@ Chunk types: HEADER (JSON: wall-clock start, source, configuration, sensors), SE
 (JSON: a sensor that joined later), PACKETS (records ``f8 host_t, u16 sensor, u8 kind,
 u8 0, u16 length, bytes``) and END (JSON summary, written by a clean close).
 
-The writer appends a PACKETS chunk at least once per ``flush_interval_s`` of host time
+The writer appends a PACKETS chunk at least every ``flush_interval_s`` (0.5 s) of host time
 (and whenever :meth:`SessionWriter.tick` sees that much wall time pass), each in one
 ``write`` call, so a crash or ``kill -9`` loses at most the last second.  The reader
 checks every chunk's CRC, resynchronises on the next chunk magic after damage, reports
@@ -43,8 +43,12 @@ CHUNK_HEADER_T = 1
 CHUNK_SENSOR = 2
 CHUNK_PACKETS = 3
 CHUNK_END = 4
-CHUNK_NAMES = {CHUNK_HEADER_T: "header", CHUNK_SENSOR: "sensor", CHUNK_PACKETS: "packets",
-               CHUNK_END: "end"}
+CHUNK_NAMES = {
+    CHUNK_HEADER_T: "header",
+    CHUNK_SENSOR: "sensor",
+    CHUNK_PACKETS: "packets",
+    CHUNK_END: "end",
+}
 MAX_CHUNK = 64 << 20
 
 
@@ -125,7 +129,7 @@ class SessionWriter:
         self,
         path: str | Path,
         header: SessionHeader,
-        flush_interval_s: float = 1.0,
+        flush_interval_s: float = 0.5,
         fsync: bool = False,
         max_chunk_bytes: int = 1 << 20,
     ) -> None:
@@ -134,7 +138,8 @@ class SessionWriter:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             raise RecordingError(
-                f"{self.path} already exists", "choose a new file name; sessions are never overwritten"
+                f"{self.path} already exists",
+                "choose a new file name; sessions are never overwritten",
             ) from None
         except OSError as exc:
             raise RecordingError(f"cannot create {self.path}: {exc.strerror}") from None
@@ -166,7 +171,9 @@ class SessionWriter:
         self.flush()
         self._chunk(CHUNK_SENSOR, msgspec.json.encode(entry))
 
-    def write(self, t: float, sensor: int, data: bytes | bytearray | memoryview, kind: int = 0) -> None:
+    def write(
+        self, t: float, sensor: int, data: bytes | bytearray | memoryview, kind: int = 0
+    ) -> None:
         """Append one notification received at host time ``t`` (s from session start)."""
         if self._chunk_t0 is not None and t - self._chunk_t0 >= self.flush_interval_s:
             self.flush()
@@ -267,7 +274,9 @@ class SessionReader:
         self.sensors = list(self.header.sensors)
         for kind, off, n in self._chunks:
             if kind == CHUNK_SENSOR:
-                self.sensors.append(msgspec.json.decode(self._data[off : off + n], type=SensorEntry))
+                self.sensors.append(
+                    msgspec.json.decode(self._data[off : off + n], type=SensorEntry)
+                )
             elif kind == CHUNK_END:
                 self.summary = msgspec.json.decode(self._data[off : off + n], type=Summary)
 
@@ -361,6 +370,8 @@ class SessionReader:
         out = []
         for d in self.damage:
             where = f"after t={d.after_t:.3f} s" if d.after_t is not None else "before any data"
-            out.append(f"bytes {d.offset}-{d.offset + d.length - 1} ({d.length} bytes, {where}): "
-                       f"{d.reason}")
+            out.append(
+                f"bytes {d.offset}-{d.offset + d.length - 1} ({d.length} bytes, {where}): "
+                f"{d.reason}"
+            )
         return out

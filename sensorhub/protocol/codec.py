@@ -365,8 +365,23 @@ def _decode_status(view: Buffer) -> tuple[StatusPacket, int]:
 def _decode_info(view: Buffer) -> tuple[DeviceInfo, int]:
     total = spec.INFO_BODY.size + spec.CRC_SIZE
     _need(view, total)
-    (version, _, fw_major, fw_minor, fw_patch, model, acc_range, gyro_range, acc_scale,
-     gyro_scale, odr_mhz, mounting, side, serial, name) = spec.INFO_BODY.unpack_from(view)
+    (
+        version,
+        _,
+        fw_major,
+        fw_minor,
+        fw_patch,
+        model,
+        acc_range,
+        gyro_range,
+        acc_scale,
+        gyro_scale,
+        odr_mhz,
+        mounting,
+        side,
+        serial,
+        name,
+    ) = spec.INFO_BODY.unpack_from(view)
     if model not in SensorModel._value2member_map_:
         raise ProtocolError(5, f"unknown sensor model 0x{model:02x}")
     if acc_range == 0 or gyro_range == 0:

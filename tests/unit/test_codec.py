@@ -60,13 +60,21 @@ WIRE = [codec.encode(m) for m in MESSAGES]
 
 def _same(a: object, b: object) -> bool:
     if isinstance(a, DataPacket) and isinstance(b, DataPacket):
-        return (a.seq, a.first_index, a.t_us, a.flags) == (b.seq, b.first_index, b.t_us, b.flags) and (
-            np.array_equal(a.samples, b.samples)
-        )
+        return (a.seq, a.first_index, a.t_us, a.flags) == (
+            b.seq,
+            b.first_index,
+            b.t_us,
+            b.flags,
+        ) and (np.array_equal(a.samples, b.samples))
     if isinstance(a, DeviceInfo) and isinstance(b, DeviceInfo):
-        return a.name == b.name and a.odr_hz == pytest.approx(b.odr_hz) and (
-            a.acc_scale_g == pytest.approx(b.acc_scale_g)
-        ) and a.mounting == b.mounting and a.side == b.side and a.serial == b.serial
+        return (
+            a.name == b.name
+            and a.odr_hz == pytest.approx(b.odr_hz)
+            and (a.acc_scale_g == pytest.approx(b.acc_scale_g))
+            and a.mounting == b.mounting
+            and a.side == b.side
+            and a.serial == b.serial
+        )
     return a == b
 
 
@@ -121,15 +129,23 @@ def _resealed(data: bytes, pos: int, value: int) -> bytes:
 
 
 MALFORMED = [
-    (b"\x02\x01" + bytes(20), UnsupportedVersion, 0,
-     "protocol version 2 is not supported (this sensorhub speaks version 1); update "
-     "sensorhub or the sensor firmware"),
+    (
+        b"\x02\x01" + bytes(20),
+        UnsupportedVersion,
+        0,
+        "protocol version 2 is not supported (this sensorhub speaks version 1); update "
+        "sensorhub or the sensor firmware",
+    ),
     (b"\x01\x7f" + bytes(20), ProtocolError, 1, "unknown message kind 0x7f"),
     (_resealed(WIRE[0], 2, 0x80), ProtocolError, 2, "unknown data flag bits 0x80"),
     (_resealed(WIRE[1], 3, 0), ProtocolError, 3, "sample count 0 outside 1..19"),
     (_resealed(WIRE[1], 3, 20), ProtocolError, 3, "sample count 20 outside 1..19"),
-    (WIRE[1][:-1] + bytes([WIRE[1][-1] ^ 1]), ProtocolError, len(WIRE[1]) - 2,
-     "checksum mismatch (stored 0x%04x, computed 0x%04x)"),
+    (
+        WIRE[1][:-1] + bytes([WIRE[1][-1] ^ 1]),
+        ProtocolError,
+        len(WIRE[1]) - 2,
+        "checksum mismatch (stored 0x%04x, computed 0x%04x)",
+    ),
     (_resealed(WIRE[3], 3, 101), ProtocolError, 3, "battery level 101 % is over 100 %"),
     (_resealed(WIRE[3], 2, 0x40), ProtocolError, 2, "unknown status flag bits 0x40"),
     (_resealed(WIRE[5], 5, 0x33), ProtocolError, 5, "unknown sensor model 0x33"),

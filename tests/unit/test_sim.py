@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
     a = collect(SimulatedRun(cfg), 0.05)
     b = collect(SimulatedRun(cfg), 0.05)
     assert a == b
-    c = collect(SimulatedRun(default_config(duration_s=8, seed=4, sides=(Side.LEFT, Side.RIGHT))), 0.05)
+    c = collect(
+        SimulatedRun(default_config(duration_s=8, seed=4, sides=(Side.LEFT, Side.RIGHT))), 0.05
+    )
     assert [x[2] for x in a] != [x[2] for x in c]
 
 
@@ -48,9 +51,14 @@ def test_output_does_not_depend_on_tick_size() -> None:
     ("activity", "cadence"), [("run", 150), ("run", 172), ("run", 198), ("walk", 95), ("walk", 125)]
 )
 def test_truth_cadence_and_phases(activity: str, cadence: float) -> None:
-    cfg = default_config(activity=activity, duration_s=120, seed=11, cadence_spm=cadence,
-                         sides=(Side.LEFT, Side.RIGHT),
-                         gait=GaitParams(fatigue_cadence_per_h=0.0, turn_every_s=0))
+    cfg = default_config(
+        activity=activity,
+        duration_s=120,
+        seed=11,
+        cadence_spm=cadence,
+        sides=(Side.LEFT, Side.RIGHT),
+        gait=GaitParams(fatigue_cadence_per_h=0.0, turn_every_s=0),
+    )
     run = SimulatedRun(cfg)
     sch = run.schedule
     order = np.argsort(sch.ic)
@@ -80,7 +88,7 @@ def test_truth_cadence_and_phases(activity: str, cadence: float) -> None:
         names = [e.event for e in evs]
         # each foot alternates lift-off and contact, starting and ending on the ground
         assert names[0] == "to" and names[-1] == "ic"
-        assert all(a != b for a, b in zip(names, names[1:], strict=False))
+        assert all(a != b for a, b in itertools.pairwise(names))
 
 
 def test_impact_ranges_by_mounting() -> None:
@@ -111,7 +119,7 @@ def test_waveform_shapes() -> None:
     axial = f[:, 2] / G
     k_imp = int(np.argmax(axial[: int(0.03 / 0.0005)]))
     assert 0.003 < t[k_imp] - ic < 0.02  # sharp impact peak soon after contact
-    later = axial[int(0.06 / 0.0005):]
+    later = axial[int(0.06 / 0.0005) :]
     assert later.max() > 1.5  # a broad active peak in mid-stance
     assert later.max() < axial[k_imp]
 
@@ -183,8 +191,14 @@ def test_device_timestamp_wraps_at_32_bits() -> None:
 
 
 def test_injected_faults_are_exactly_what_sequence_numbers_reveal() -> None:
-    faults = FaultConfig(drop=0.01, burst=0.003, burst_max=8, duplicate=0.01, corrupt=0.005,
-                         link_drops=((20.0, 3.0),))
+    faults = FaultConfig(
+        drop=0.01,
+        burst=0.003,
+        burst_max=8,
+        duplicate=0.01,
+        corrupt=0.005,
+        link_drops=((20.0, 3.0),),
+    )
     cfg = default_config(duration_s=60, seed=21, faults=faults)
     run = SimulatedRun(cfg)
     tr = SequenceTracker()
@@ -235,9 +249,13 @@ def test_parse_faults() -> None:
     f = parse_faults("drop=0.01, dup=0.002,link-drop=30:5,link-drop=90:2,clock-jump=60:-25")
     assert f.drop == 0.01 and f.duplicate == 0.002
     assert f.link_drops == ((30.0, 5.0), (90.0, 2.0)) and f.clock_jumps == ((60.0, -25.0),)
-    for bad, msg in [("drop", "has no '='"), ("oops=1", "unknown fault 'oops'"),
-                     ("drop=x", "bad value"), ("drop=2", "probability"),
-                     ("link-drop=5", "bad value")]:
+    for bad, msg in [
+        ("drop", "has no '='"),
+        ("oops=1", "unknown fault 'oops'"),
+        ("drop=x", "bad value"),
+        ("drop=2", "probability"),
+        ("link-drop=5", "bad value"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             parse_faults(bad)
 
@@ -251,7 +269,9 @@ def _cmd(sensor: SimulatedSensor, cmd: codec.Command) -> Response:
 
 def test_control_point() -> None:
     sch = build_schedule([Segment("stand", 10)], GaitParams(), np.random.default_rng(0))
-    s = SimulatedSensor(SensorConfig(autostart=False), SegmentModel(sch, Side.LEFT, Mounting.SHOE), 1)
+    s = SimulatedSensor(
+        SensorConfig(autostart=False), SegmentModel(sch, Side.LEFT, Mounting.SHOE), 1
+    )
     assert s.tick(0.5) and all(codec.decode(b)[0].__class__ is StatusPacket for b in s.tick(1.0))
     assert _cmd(s, codec.set_odr(99, 1)).code == ResultCode.INVALID_ARGUMENT
     assert _cmd(s, codec.set_odr(400, 2)).code == ResultCode.OK
@@ -261,7 +281,9 @@ def test_control_point() -> None:
     assert _cmd(s, codec.identify(0, 6)).code == ResultCode.INVALID_ARGUMENT
     assert _cmd(s, codec.identify(3, 7)).code == ResultCode.OK
     assert _cmd(s, codec.Command(0x42, 8)).code == ResultCode.UNSUPPORTED
-    assert _cmd(s, codec.Command(spec.Opcode.SET_ODR, 9, b"\x01")).code == ResultCode.INVALID_ARGUMENT
+    assert (
+        _cmd(s, codec.Command(spec.Opcode.SET_ODR, 9, b"\x01")).code == ResultCode.INVALID_ARGUMENT
+    )
     r1 = codec.parse_time_sync_reply(_cmd(s, codec.time_sync(77, 10)))
     s.tick(0.25)
     r2 = codec.parse_time_sync_reply(_cmd(s, codec.time_sync(78, 11)))

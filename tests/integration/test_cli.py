@@ -1,0 +1,172 @@
+"""The command line, run as a user runs it: outputs, files, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def sh(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sensorhub", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_sim_record_then_info(tmp_path: Path) -> None:
+    rec = tmp_path / "run.shs"
+    r = sh(
+        "sim",
+        "--mount",
+        "shin",
+        "--activity",
+        "run",
+        "--duration",
+        "30",
+        "--seed",
+        "4",
+        "--side",
+        "both",
+        "--faults",
+        "drop=0.01,dup=0.01,corrupt=0.005",
+        "--record",
+        str(rec),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "x real time" in r.stdout
+    truth = tmp_path / "run.truth.csv"
+    with truth.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert set(rows[0]) >= {"t_s", "side", "event", "value", "strike"}
+    assert {r["event"] for r in rows} == {"ic", "to", "impact"}
+    assert {r["side"] for r in rows} == {"left", "right"}
+    assert all(float(r["value"]) > 1 for r in rows if r["event"] == "impact")
+    info = sh("info", str(rec), "--json")
+    assert info.returncode == 0, info.stderr
+    rep = json.loads(info.stdout)
+    assert rep["closed_cleanly"] and rep["damage"] == []
+    assert [s["side"] for s in rep["sensors"]] == ["left", "right"]
+    assert all(s["mounting"] == "shin" for s in rep["sensors"])
+    assert all(s["gaps"] > 0 and s["duplicates"] > 0 for s in rep["sensors"])
+    text = sh("info", str(rec))
+    assert "no damage" in text.stdout and "duplicates" in text.stdout
+
+
+def test_sim_streams_to_the_console() -> None:
+    r = sh("sim", "--duration", "2", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert "footstrike" in r.stdout and "done:" in r.stdout
+
+
+def test_import_csv_command(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "time,x,y,z\n" + "".join(f"{i * 10},0.0,0.1,{1 + 0.5 * (i % 7 == 0)}\n" for i in range(500))
+    )
+    out = tmp_path / "in.shs"
+    r = sh(
+        "import-csv",
+        str(src),
+        "--out",
+        str(out),
+        "--time-column",
+        "time",
+        "--time-units",
+        "ms",
+        "--acc",
+        "x,y,z",
+        "--acc-units",
+        "g",
+        "--side",
+        "right",
+        "--mount",
+        "shin",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "imported 500 samples of 1 sensor(s) at 100.00 Hz" in r.stdout
+    rep = json.loads(sh("info", str(out), "--json").stdout)
+    assert rep["sensors"][0]["side"] == "right" and rep["sensors"][0]["samples"] == 500
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "/nonexistent/run.shs"], "no such file"),
+        (["info", "{csv}"], "is not a sensorhub session file"),
+        (["sim", "--duration", "-5"], "duration must be positive"),
+        (["sim", "--duration", "soon"], "duration must be a number"),
+        (["sim", "--cadence", "250"], "running cadence must be 150-200"),
+        (["sim", "--odr", "5000"], "odr must be 100-1600 Hz"),
+        (["sim", "--faults", "explode=1"], "unknown fault 'explode'"),
+        (["sim", "--mount", "wrist"], "invalid choice: 'wrist'"),
+        (["sim", "--record", "{existing}"], "already exists"),
+        (
+            [
+                "import-csv",
+                "{csv}",
+                "--out",
+                "{new}",
+                "--rate",
+                "100",
+                "--acc",
+                "a,b",
+                "--acc-units",
+                "g",
+            ],
+            "--acc takes three column names",
+        ),
+        (
+            [
+                "import-csv",
+                "{csv}",
+                "--out",
+                "{new}",
+                "--rate",
+                "100",
+                "--acc",
+                "x,y,z",
+                "--acc-units",
+                "m/s2",
+            ],
+            "these look like g",
+        ),
+        (
+            [
+                "import-csv",
+                "{csv}",
+                "--out",
+                "{new}",
+                "--rate",
+                "100",
+                "--acc",
+                "x,y,q",
+                "--acc-units",
+                "g",
+            ],
+            "column 'q' not found",
+        ),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    src = tmp_path / "data.csv"
+    src.write_text("x,y,z\n" + "0,0,1\n" * 50)
+    existing = tmp_path / "existing.shs"
+    existing.write_bytes(b"keep me")
+    subst = {"{csv}": str(src), "{existing}": str(existing), "{new}": str(tmp_path / "new.shs")}
+    r = sh(*[subst.get(a, a) for a in args])
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("sensorhub") and "error:" in lines[0]
+    assert message in lines[0]
+    assert existing.read_bytes() == b"keep me"

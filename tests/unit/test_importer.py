@@ -1,0 +1,158 @@
+"""CSV import: real data sets (when present), units, and user mistakes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sensorhub.errors import ImportFailed
+from sensorhub.importer import CsvSensor, import_csv
+from sensorhub.inspect import session_report
+from sensorhub.protocol import codec, spec
+from sensorhub.protocol.codec import DataPacket
+from sensorhub.recording import SessionReader
+from sensorhub.types import Mounting, Side
+
+LEFT = CsvSensor(("ax", "ay", "az"), ("gx", "gy", "gz"), Side.LEFT, Mounting.SHOE)
+
+
+def write_csv(
+    path: Path,
+    n: int = 2000,
+    rate: float = 200.0,
+    acc_scale: float = 1.0,
+    gyro_scale: float = 1.0,
+    header: str = "t,ax,ay,az,gx,gy,gz",
+) -> np.ndarray:
+    t = np.arange(n) / rate
+    acc = np.column_stack(
+        [0.3 * np.sin(2 * np.pi * 1.4 * t), 0.1 * np.cos(t), 1 + 0.8 * np.sin(2 * np.pi * 2.8 * t)]
+    )
+    gyr = np.column_stack([20 * np.sin(t), 400 * np.sin(2 * np.pi * 1.4 * t), 5 * np.cos(t)])
+    data = np.column_stack([t, acc * acc_scale, gyr * gyro_scale])
+    np.savetxt(path, data, delimiter=",", header=header, comments="", fmt="%.6f")
+    return data
+
+
+def samples_of(path: Path) -> np.ndarray:
+    blocks = []
+    for rec in SessionReader(path).records():
+        msg, _ = codec.decode(rec.data)
+        assert isinstance(msg, DataPacket)
+        blocks.append(msg.samples)
+    return np.concatenate(blocks)
+
+
+def test_values_survive_within_one_lsb(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    data = write_csv(src, acc_scale=9.80665, gyro_scale=math.pi / 180)
+    out = tmp_path / "o.shs"
+    res = import_csv(src, out, [LEFT], acc_units="m/s2", gyro_units="rad/s", time_column="t")
+    assert res.rate_hz == pytest.approx(200.0)
+    s = samples_of(out).astype(float)
+    assert len(s) == 2000
+    acc_g = s[:, :3] * spec.acc_scale_g(16)
+    gyr = s[:, 3:] * spec.gyro_scale_dps(2000)
+    assert np.max(np.abs(acc_g - data[:, 1:4] / 9.80665)) <= spec.acc_scale_g(16)
+    assert np.max(np.abs(gyr - data[:, 4:] * 180 / math.pi)) <= spec.gyro_scale_dps(2000)
+    info = SessionReader(out).sensors[0].info
+    assert info.odr_hz == pytest.approx(200.0) and info.side == Side.LEFT
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "csv_kw", "message"),
+    [
+        ({"acc_units": "g", "rate_hz": 200}, {"acc_scale": 9.80665}, "these look like m/s2"),
+        ({"acc_units": "m/s2", "rate_hz": 200}, {}, "these look like g"),
+        (
+            {"acc_units": "g", "rate_hz": 200},
+            {"gyro_scale": math.pi / 180},
+            "these look like rad/s",
+        ),
+        ({"acc_units": "g", "rate_hz": 200, "gyro_units": "rad/s"}, {}, "these look like deg/s"),
+        ({"acc_units": "g"}, {}, "give either --rate HZ or --time-column NAME"),
+        ({"acc_units": "g", "rate_hz": 200, "time_column": "t"}, {}, "exactly one"),
+        ({"acc_units": "furlongs", "rate_hz": 200}, {}, "use g or m/s2"),
+        (
+            {"acc_units": "g", "rate_hz": 200},
+            {"header": "t,ax,ay,AZ,gx,gy,gz"},
+            "column 'az' not found in in.csv",
+        ),
+    ],
+)
+def test_user_mistakes(tmp_path: Path, kwargs: dict, csv_kw: dict, message: str) -> None:
+    src = tmp_path / "in.csv"
+    write_csv(src, **csv_kw)
+    out = tmp_path / "o.shs"
+    with pytest.raises(ImportFailed, match=message):
+        import_csv(src, out, [LEFT], **kwargs)
+    assert not out.exists()
+
+
+def test_bad_rows(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("t,ax,ay,az\n0,0,0,1\n0.01,0,zero,1\n")
+    with pytest.raises(ImportFailed, match=r"data row 2, column 'ay': 'zero' is not a number"):
+        import_csv(
+            src,
+            tmp_path / "o.shs",
+            [CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)],
+            acc_units="g",
+            time_column="t",
+            check_units=False,
+        )
+    src.write_text("t,ax,ay,az\n0,0,0,1\n0.01,0,0,1\n0.01,0,0,1\n")
+    with pytest.raises(ImportFailed, match="times do not increase at data row 3"):
+        import_csv(
+            src,
+            tmp_path / "o.shs",
+            [CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)],
+            acc_units="g",
+            time_column="t",
+        )
+    with pytest.raises(ImportFailed, match="no such file"):
+        import_csv(tmp_path / "nope.csv", tmp_path / "o.shs", [LEFT], acc_units="g", rate_hz=100)
+
+
+def test_gaitmap_walking_both_feet(tmp_path: Path, shared_data: Path) -> None:
+    src = shared_data / "gaitmap_walking" / "imu_sample.csv"
+    sensors = [
+        CsvSensor(
+            tuple(f"{s}_sensor.acc_{a}" for a in "xyz"),  # type: ignore[arg-type]
+            tuple(f"{s}_sensor.gyr_{a}" for a in "xyz"),  # type: ignore[arg-type]
+            Side[s.upper()],
+            Mounting.SHOE,
+        )
+        for s in ("left", "right")
+    ]
+    out = tmp_path / "gaitmap.shs"
+    res = import_csv(
+        src, out, sensors, acc_units="m/s2", gyro_units="dps", rate_hz=204.8, header_rows=2
+    )
+    assert res.sensors == 2 and res.duration_s == pytest.approx(38.7, abs=0.1)
+    rep = session_report(SessionReader(out))
+    assert [s["samples"] for s in rep["sensors"]] == [res.samples // 2] * 2
+    assert all(s["missing_samples"] == 0 for s in rep["sensors"])
+
+
+def test_adeptdata_running_accelerometer_only(tmp_path: Path, shared_data: Path) -> None:
+    src = shared_data / "adeptdata_running" / "acc_running_left_ankle.csv"
+    out = tmp_path / "adept.shs"
+    res = import_csv(
+        src,
+        out,
+        [CsvSensor(("x", "y", "z"), None, Side.LEFT, Mounting.SHOE)],
+        acc_units="g",
+        time_column="date_time",
+        time_units="datetime",
+    )
+    assert res.rate_hz == pytest.approx(100.0, rel=1e-3)
+    assert res.duration_s == pytest.approx(1500, abs=1)
+    r = SessionReader(out)
+    first, _ = codec.decode(next(iter(r.records())).data)
+    assert (
+        isinstance(first, DataPacket) and not first.has_gyro and first.count == spec.MAX_SAMPLES_ACC
+    )

@@ -1,0 +1,135 @@
+"""Benchmarks of the foundation: simulator recording speed and codec decode cost.
+
+    python -m tools.bench_foundation [--hours 1] [--json] [--write docs/benchmarks.md]
+
+Measures, on one core:
+* ``sensorhub sim --record`` for one 1 kHz sensor: wall time, x real time, file size;
+* reading that recording back (all chunks checked) and decoding every notification:
+  notifications/s, samples/s, median and 99th-percentile decode cost per notification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware_sim.run import SimulatedRun, default_config
+from sensorhub.protocol import codec
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+
+BEGIN = "<!-- bench_foundation:begin -->"
+END = "<!-- bench_foundation:end -->"
+
+
+def bench(hours: float) -> dict[str, Any]:
+    duration = hours * 3600.0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.shs"
+        t0 = time.perf_counter()
+        run = SimulatedRun(default_config(duration_s=duration, seed=0))
+        header = SessionHeader(
+            time.time(), "sim", [SensorEntry.from_info(0, run.sensors[0].info())]
+        )
+        with SessionWriter(path, header) as w:
+            while not run.done:
+                for d in run.poll(1.0):
+                    w.write(d.t, d.sensor, d.data)
+            for d in run.finish():
+                w.write(d.t, d.sensor, d.data)
+        sim_s = time.perf_counter() - t0
+        size = path.stat().st_size
+
+        t0 = time.perf_counter()
+        reader = SessionReader(path)
+        records = [r.data for r in reader.records()]
+        read_s = time.perf_counter() - t0
+
+        samples = 0
+        t0 = time.perf_counter()
+        for view in records:
+            msg, _ = codec.decode(view)
+            samples += getattr(msg, "count", 0)
+        decode_s = time.perf_counter() - t0
+
+        # per-notification cost: time batches of 100 to stay above timer resolution
+        per: list[float] = []
+        clock = time.perf_counter_ns
+        for i in range(0, min(len(records), 200_000) - 100, 100):
+            batch = records[i : i + 100]
+            c0 = clock()
+            for view in batch:
+                codec.decode(view)
+            per.append((clock() - c0) / 100 / 1000)
+    return {
+        "duration_s": duration,
+        "sim_record_wall_s": round(sim_s, 2),
+        "sim_x_real_time": round(duration / sim_s, 1),
+        "file_mb": round(size / 1e6, 1),
+        "notifications": len(records),
+        "samples": samples,
+        "read_check_wall_s": round(read_s, 2),
+        "decode_notifications_per_s": round(len(records) / decode_s),
+        "decode_samples_per_s": round(samples / decode_s),
+        "decode_us_median": round(statistics.median(per), 2),
+        "decode_us_p99": round(float(np.percentile(per, 99)), 2),
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
+    }
+
+
+def markdown(r: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            BEGIN,
+            f"Measured by `python -m tools.bench_foundation --hours {r['duration_s'] / 3600:g}` "
+            f"({r['machine']}); one core.",
+            "",
+            "| what | result |",
+            "|---|---|",
+            f"| `sensorhub sim --record`, one 1 kHz sensor, {r['duration_s'] / 3600:g} h | "
+            f"{r['sim_record_wall_s']} s wall = {r['sim_x_real_time']}x real time, "
+            f"{r['file_mb']} MB, {r['notifications']} notifications |",
+            f"| read + check every chunk of that file | {r['read_check_wall_s']} s |",
+            f"| decode every notification | {r['decode_notifications_per_s']:,} notifications/s = "
+            f"{r['decode_samples_per_s']:,} samples/s |",
+            f"| decode cost per notification (19 samples) | median {r['decode_us_median']} µs, "
+            f"p99 {r['decode_us_p99']} µs |",
+            END,
+        ]
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", type=Path, help="update this markdown file's bench_foundation block")
+    args = ap.parse_args()
+    result = bench(args.hours)
+    print(json.dumps(result, indent=2) if args.json else markdown(result))
+    if args.write:
+        text = args.write.read_text() if args.write.exists() else ""
+        block = markdown(result)
+        if BEGIN in text:
+            text = re.sub(
+                re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S
+            )
+        else:
+            text += "\n" + block + "\n"
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
