@@ -194,7 +194,7 @@ class SimulatedSensor:
             flags |= spec.STATUS_LOW_BATTERY
         return StatusPacket(
             seq=self._status_seq,
-            battery_pct=int(pct),
+            battery_pct=round(pct),
             battery_mv=int(3300 + 9 * pct),
             fifo_overflows=self._overflows,
             temperature_c=round(24.0 + 6.0 * (1 - math.exp(-self.t / 600.0)), 2),

@@ -248,7 +248,7 @@ def build_schedule(
             ang = float(angles[i])
             cls = classify_strike(ang)
             if run:
-                pta = (4.0 + 2.2 * v) * STRIKE_IMPACT_SCALE[cls]
+                pta = (2.0 + 2.0 * v) * STRIKE_IMPACT_SCALE[cls]
                 pta *= 1.0 + params.fatigue_impact_per_h * moving_time / 3600.0
             else:
                 pta = 1.2 + 0.9 * v
@@ -457,8 +457,10 @@ class SegmentModel:
                 gain = 0.5 if shin else 1.0
                 vpk = 2.0 * stride_len / dur
                 a[in_sw, 0] = gain * math.pi * vpk / dur * np.sin(2 * math.pi * ph)
-                h = np.where(self.run[js], 0.25, 0.12) * gain
-                a[in_sw, 2] = h * 2 * math.pi**2 / dur**2 * np.cos(2 * math.pi * ph)
+                # foot height h sin^4(pi ph): zero acceleration at lift-off and landing
+                h = np.where(self.run[js], 0.15, 0.08) * gain
+                sn, cs = np.sin(math.pi * ph), np.cos(math.pi * ph)
+                a[in_sw, 2] = h * 4 * math.pi**2 / dur**2 * (3 * sn**2 * cs**2 - sn**4)
                 sgn = 1.0 if self.side == Side.LEFT else -1.0
                 inv = 5.0 * DEG * sgn
                 roll[in_sw] = -inv * np.sin(math.pi * ph)
