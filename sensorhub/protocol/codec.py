@@ -418,15 +418,20 @@ def _decode_info(view: Buffer) -> tuple[DeviceInfo, int]:
     return info, total
 
 
+def _payload(view: Buffer, header_size: int, length: int) -> tuple[bytes, int]:
+    """The checked payload of a command or response whose length byte ends its header."""
+    if length > spec.MAX_PAYLOAD:
+        raise ProtocolError(header_size - 1, f"payload length {length} over {spec.MAX_PAYLOAD}")
+    total = header_size + length + spec.CRC_SIZE
+    _need(view, total)
+    _check_crc(view, total)
+    return bytes(view[header_size : total - spec.CRC_SIZE]), total
+
+
 def _decode_command(view: Buffer) -> tuple[Command, int]:
     _need(view, spec.COMMAND_HEADER.size)
     _, _, opcode, token, length = spec.COMMAND_HEADER.unpack_from(view)
-    if length > spec.MAX_PAYLOAD:
-        raise ProtocolError(4, f"payload length {length} over {spec.MAX_PAYLOAD}")
-    total = spec.COMMAND_HEADER.size + length + spec.CRC_SIZE
-    _need(view, total)
-    _check_crc(view, total)
-    payload = bytes(view[spec.COMMAND_HEADER.size : total - spec.CRC_SIZE])
+    payload, total = _payload(view, spec.COMMAND_HEADER.size, length)
     return Command(opcode, token, payload), total
 
 
@@ -435,12 +440,7 @@ def _decode_response(view: Buffer) -> tuple[Response, int]:
     _, _, opcode, token, code, length = spec.RESPONSE_HEADER.unpack_from(view)
     if code not in ResultCode._value2member_map_:
         raise ProtocolError(4, f"unknown result code {code}")
-    if length > spec.MAX_PAYLOAD:
-        raise ProtocolError(5, f"payload length {length} over {spec.MAX_PAYLOAD}")
-    total = spec.RESPONSE_HEADER.size + length + spec.CRC_SIZE
-    _need(view, total)
-    _check_crc(view, total)
-    payload = bytes(view[spec.RESPONSE_HEADER.size : total - spec.CRC_SIZE])
+    payload, total = _payload(view, spec.RESPONSE_HEADER.size, length)
     return Response(opcode, token, ResultCode(code), payload), total
 
 

@@ -96,6 +96,9 @@ def test_import_csv_command(tmp_path: Path) -> None:
     assert rep["sensors"][0]["side"] == "right" and rep["sensors"][0]["samples"] == 500
 
 
+IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -108,51 +111,9 @@ def test_import_csv_command(tmp_path: Path) -> None:
         (["sim", "--faults", "explode=1"], "unknown fault 'explode'"),
         (["sim", "--mount", "wrist"], "invalid choice: 'wrist'"),
         (["sim", "--record", "{existing}"], "already exists"),
-        (
-            [
-                "import-csv",
-                "{csv}",
-                "--out",
-                "{new}",
-                "--rate",
-                "100",
-                "--acc",
-                "a,b",
-                "--acc-units",
-                "g",
-            ],
-            "--acc takes three column names",
-        ),
-        (
-            [
-                "import-csv",
-                "{csv}",
-                "--out",
-                "{new}",
-                "--rate",
-                "100",
-                "--acc",
-                "x,y,z",
-                "--acc-units",
-                "m/s2",
-            ],
-            "these look like g",
-        ),
-        (
-            [
-                "import-csv",
-                "{csv}",
-                "--out",
-                "{new}",
-                "--rate",
-                "100",
-                "--acc",
-                "x,y,q",
-                "--acc-units",
-                "g",
-            ],
-            "column 'q' not found",
-        ),
+        ([*IMPORT, "--acc", "a,b", "--acc-units", "g"], "--acc takes three column names"),
+        ([*IMPORT, "--acc", "x,y,z", "--acc-units", "m/s2"], "these look like g"),
+        ([*IMPORT, "--acc", "x,y,q", "--acc-units", "g"], "column 'q' not found"),
         ([], "the following arguments are required: command"),
     ],
 )

@@ -92,27 +92,31 @@ def test_user_mistakes(tmp_path: Path, kwargs: dict, csv_kw: dict, message: str)
     assert not out.exists()
 
 
-def test_bad_rows(tmp_path: Path) -> None:
+ACC_ONLY = CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "t,ax,ay,az\n0,0,0,1\n0.01,0,zero,1\n",
+            r"data row 2, column 'ay': 'zero' is not a number",
+        ),
+        ("t,ax,ay,az\n0,0,0,1\n0.01,0,0,1\n0.01,0,0,1\n", "times do not increase at data row 3"),
+        ("t,ax,ay,az\n0,0,0,1\n0.01,0,0\n", "data row 2 has no value for 'az'"),
+        ("t,ax,ay,az\n", "has a header but no data rows"),
+    ],
+)
+def test_bad_rows(tmp_path: Path, text: str, message: str) -> None:
     src = tmp_path / "in.csv"
-    src.write_text("t,ax,ay,az\n0,0,0,1\n0.01,0,zero,1\n")
-    with pytest.raises(ImportFailed, match=r"data row 2, column 'ay': 'zero' is not a number"):
+    src.write_text(text)
+    with pytest.raises(ImportFailed, match=message):
         import_csv(
-            src,
-            tmp_path / "o.shs",
-            [CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)],
-            acc_units="g",
-            time_column="t",
-            check_units=False,
+            src, tmp_path / "o.shs", [ACC_ONLY], acc_units="g", time_column="t", check_units=False
         )
-    src.write_text("t,ax,ay,az\n0,0,0,1\n0.01,0,0,1\n0.01,0,0,1\n")
-    with pytest.raises(ImportFailed, match="times do not increase at data row 3"):
-        import_csv(
-            src,
-            tmp_path / "o.shs",
-            [CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)],
-            acc_units="g",
-            time_column="t",
-        )
+
+
+def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed, match="no such file"):
         import_csv(tmp_path / "nope.csv", tmp_path / "o.shs", [LEFT], acc_units="g", rate_hz=100)
 
