@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from firmware_sim.faults import FaultConfig, FaultLog
 from firmware_sim.gait import DEG, G, SegmentModel
-from sensorhub.errors import ProtocolError
+from sensorhub.errors import IncompletePacket, ProtocolError
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import Command, DeviceInfo, Response, StatusPacket
 from sensorhub.protocol.spec import Kind, Opcode, ResultCode, SensorModel
@@ -218,7 +218,7 @@ class SimulatedSensor:
             if "version" in exc.reason:
                 code = ResultCode.UNSUPPORTED
             return codec.encode(Response(opcode, token, code))
-        except Exception:  # IncompletePacket: too short to be a command
+        except IncompletePacket:  # too short to be a command
             return codec.encode(Response(0, 0, ResultCode.INVALID_ARGUMENT))
         if not isinstance(msg, Command):
             return codec.encode(Response(0, 0, ResultCode.INVALID_ARGUMENT))

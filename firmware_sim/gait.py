@@ -56,6 +56,8 @@ class Segment:
     """A stretch of the session: standing, walking or running.
 
     ``cadence_spm`` and ``speed_mps`` override the runner's defaults for this segment.
+    A moving segment starts from standing (each foot lifts off once) and ends standing
+    (each foot's last contact has no toe-off).
     """
 
     activity: str
@@ -404,9 +406,9 @@ class SegmentModel:
                 a_late = a_ic + 5.0
             # swing (from the previous toe-off or from standing flat)
             if math.isfinite(t_sw0):
-                if not any(abs(t_sw0 - x) < 1e-9 for x in self.lift):
-                    pass  # previous stance already placed its toe-off knot
-                else:  # lift-off from standing: heel rise first, then toe-off
+                # After a stance, its toe-off knot is placed already; a lift-off from
+                # standing needs its heel rise and toe-off here.
+                if any(abs(t_sw0 - x) < 1e-9 for x in self.lift):
                     knots.append((t_sw0 - 0.45 * tc, 0.0, 0.0))
                     knots.append((t_sw0, a_to, -300.0 if run else -250.0))
                 knots.append((t_sw0 + 0.25 * sw, a_min, 0.0))

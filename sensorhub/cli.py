@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -41,6 +42,16 @@ def _positive(kind: type[float] | type[int], what: str) -> Any:
     return conv
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be 0 or more, not {value}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sensorhub", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -60,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=_positive(float, "duration"), default=60.0, help="seconds (default 60)"
     )
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--seed", type=_seed, default=1)
 
     info = sub.add_parser("info", help="describe a session file: sensors, gaps, damage")
     info.add_argument("file", type=Path)
@@ -118,7 +129,7 @@ def _sim_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mount", choices=["shoe", "shin"], default="shoe")
     p.add_argument("--activity", choices=["run", "walk"], default="run")
     p.add_argument("--duration", type=_positive(float, "duration"), default=60.0, metavar="SECONDS")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument(
         "--cadence",
         type=_positive(float, "cadence"),
@@ -259,6 +270,7 @@ def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
     start = time.monotonic()
     tick = 0.05
     last_ic: dict[Side, float] = {}
+    next_report = 5.0
     while not run.done:
         target = start + run.t + tick
         delay = target - time.monotonic()
@@ -289,7 +301,8 @@ def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
                     f"{ev.t_s:8.3f} s  {ev.side.label:>5} footstrike  {ev.strike:<9}"
                     f"{ev.angle_deg:+5.1f} deg  impact {imp}  cadence {cad}"
                 )
-        if int(run.t / tick) % int(5 / tick) == 0:
+        if run.t >= next_report:
+            next_report += 5.0
             parts = [
                 f"{n}: {t.samples} samples, {t.missing_samples} lost, battery {b} %"
                 for n, t, b in zip(names, trackers, battery, strict=True)
@@ -418,8 +431,13 @@ def _cols(text: str, opt: str) -> tuple[str, str, str]:
 COMMANDS = {"sim": cmd_sim, "demo": cmd_demo, "info": cmd_info, "import-csv": cmd_import_csv}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run as cleanly as Ctrl-C
     try:
         return COMMANDS[args.command](args)
     except SensorhubError as exc:

@@ -52,8 +52,10 @@ class ImportResult:
 
 
 def _read_table(path: Path, header_rows: int, delimiter: str) -> tuple[list[str], list[list[str]]]:
+    if header_rows < 1:
+        raise ImportFailed("--header-rows must be at least 1: columns are named by the header")
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh, delimiter=delimiter)
             heads = [next(reader) for _ in range(header_rows)]
             rows = [r for r in reader if r]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sensorhub.errors import ProtocolError, SensorhubError
+from sensorhub.errors import SensorhubError
 from sensorhub.pipeline.assembly import SequenceTracker
-from sensorhub.protocol import codec
+from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DataPacket, StatusPacket
 from sensorhub.recording import SessionReader
 
@@ -28,16 +28,13 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
         s["records"] += 1
         try:
             msg, _ = codec.decode(rec.data)
-        except ProtocolError:
-            s["corrupt"] += 1
-            continue
-        except SensorhubError:
+        except SensorhubError:  # corrupt in flight: ProtocolError or IncompletePacket
             s["corrupt"] += 1
             continue
         if isinstance(msg, DataPacket):
             tr = trackers.setdefault(rec.sensor, SequenceTracker())
             tr.observe(msg.seq, msg.first_index, msg.count)
-            if msg.flags & 0x02:
+            if msg.flags & spec.FLAG_CLIPPED:
                 s["clipped_packets"] += 1
         elif isinstance(msg, StatusPacket):
             s["status"] += 1

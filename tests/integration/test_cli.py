@@ -110,6 +110,13 @@ IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
         (["sim", "--odr", "5000"], "odr must be 100-1600 Hz"),
         (["sim", "--faults", "explode=1"], "unknown fault 'explode'"),
         (["sim", "--mount", "wrist"], "invalid choice: 'wrist'"),
+        (["sim", "--seed", "-3"], "seed must be 0 or more"),
+        (["sim", "--asymmetry", "0.9"], "asymmetry must be a fraction"),
+        (["sim", "--record", "/nonexistent/dir/run.shs"], "cannot create /nonexistent/dir/run.shs"),
+        (
+            [*IMPORT, "--acc", "x,y,z", "--acc-units", "g", "--header-rows", "0"],
+            "--header-rows must be at least 1",
+        ),
         (["sim", "--record", "{existing}"], "already exists"),
         ([*IMPORT, "--acc", "a,b", "--acc-units", "g"], "--acc takes three column names"),
         ([*IMPORT, "--acc", "x,y,z", "--acc-units", "m/s2"], "these look like g"),
