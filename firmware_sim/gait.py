@@ -13,8 +13,8 @@ Shapes follow published descriptions:
 * Foot (shoe) sagittal angle: landing angle +10..+20 deg for rearfoot, about 0 for
   midfoot, -5..-10 deg for forefoot strikers (Altman & Davis 2012, Gait & Posture
   35:298); a fast plantarflexion to foot-flat after a rearfoot contact ("foot slap"),
-  near-zero angular velocity in mid-stance, heel rise from about 55 % of stance, and a
-  large mid-swing angular-velocity peak, as in shoe-mounted gyroscope recordings of
+  near-zero angular velocity in mid-stance, heel rise from about 55 % of stance, the
+  fastest plantarflexion at toe-off, and a large mid-swing angular-velocity peak, as in shoe-mounted gyroscope recordings of
   Mariani et al. (2013) IEEE TBME 60:155 and Falbriard et al. (2018) Front Physiol 9:610.
 * Tibial acceleration: a sharp impact peak 5-15 ms after contact followed by damped
   ringing and a broad active peak in mid-stance, peak tibial acceleration (PTA) of about
@@ -392,40 +392,48 @@ class SegmentModel:
 
     # Pitch: foot angle (toes up +) for the shoe, tibia angle (foot ahead of knee +) for
     # the shin.  Knots (time, angle deg, slope deg/s), joined by cubic Hermite pieces.
+    # Push-off accelerates the backward rotation (plantarflexion of the foot, forward
+    # rotation of the tibia) quadratically to its fastest at toe-off, then slows down
+    # linearly in early swing: toe-off is the minimum of the sagittal angular velocity,
+    # the feature Falbriard et al. (2018) found the most precise for terminal contact at
+    # the foot, and the one shank-gyroscope methods use (see the comparison of 18 methods
+    # in Sensors 23(11):5022, 2023).
+    @staticmethod
+    def _pushoff(
+        t0: float, a0: float, t_to: float, a_to: float, t_dec: float
+    ) -> list[tuple[float, float, float]]:
+        rate = 2.0 * (a_to - a0) / (t_to - t0)
+        return [(t0, a0, 0.0), (t_to, a_to, rate), (t_to + t_dec, a_to + rate * t_dec / 2, 0.0)]
+
     def _build_pitch_knots(self, shin: bool) -> None:
         knots: list[tuple[float, float, float]] = [(-1e6, 0.0, 0.0)]
-        for j in range(len(self.ic)):
+        n = len(self.ic)
+        for j in range(n):
             run = bool(self.run[j])
             tc, sw, t_ic, t_sw0 = self.tc[j], self.sw[j], self.ic[j], self.swing_start[j]
             if shin:
-                a_ic = 8.0 if run else 4.0
-                a_to, a_min, a_late = (-40.0, -70.0, 22.0) if run else (-30.0, -45.0, 18.0)
+                a_ic, a_to, a_late = (8.0, -40.0, 22.0) if run else (4.0, -30.0, 18.0)
             else:
                 a_ic = float(self.strike[j])
-                a_to, a_min = (-45.0, -60.0) if run else (-60.0, -70.0)
+                a_to = -40.0 if run else -55.0
                 a_late = a_ic + 5.0
-            # swing (from the previous toe-off or from standing flat)
             if math.isfinite(t_sw0):
-                # After a stance, its toe-off knot is placed already; a lift-off from
-                # standing needs its heel rise and toe-off here.
-                if any(abs(t_sw0 - x) < 1e-9 for x in self.lift):
-                    knots.append((t_sw0 - 0.45 * tc, 0.0, 0.0))
-                    knots.append((t_sw0, a_to, -300.0 if run else -250.0))
-                knots.append((t_sw0 + 0.25 * sw, a_min, 0.0))
+                if any(abs(t_sw0 - x) < 1e-9 for x in self.lift):  # lift-off from standing
+                    knots += self._pushoff(t_sw0 - 0.45 * tc, 0.0, t_sw0, a_to, 0.2 * sw)
                 knots.append((t_ic - 0.12 * sw, a_late, 0.0))
             knots.append((t_ic, a_ic, 0.0))
+            to = self.to[j]
+            t_dec = 0.2 * (self.sw[j + 1] if j + 1 < n else sw)
             if shin:
-                # the tibia rotates forward through stance at a near-constant rate
-                if math.isfinite(self.to[j]):
-                    knots.append((self.to[j], a_to, (a_to - a_ic) / tc))
+                if math.isfinite(to):
+                    knots += self._pushoff(t_ic, a_ic, to, a_to, t_dec)[1:]
                 else:
                     knots.append((t_ic + 0.3, 0.0, 0.0))
             else:
                 t_ff = (0.04 + 0.12 * min(1.0, abs(a_ic) / 20.0)) * tc if run else 0.18 * tc
                 knots.append((t_ic + t_ff, 0.0, 0.0))
-                if math.isfinite(self.to[j]):
-                    knots.append((t_ic + 0.55 * tc, 0.0, 0.0))
-                    knots.append((self.to[j], a_to, -300.0 if run else -250.0))
+                if math.isfinite(to):
+                    knots += self._pushoff(t_ic + 0.55 * tc, 0.0, to, a_to, t_dec)
         knots.append((1e6, 0.0, 0.0))
         k = np.array(sorted(knots), dtype=float)
         # Drop knots closer than 1 ms (a stop followed at once by a start).
