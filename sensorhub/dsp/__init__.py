@@ -1,0 +1,1 @@
+"""Signal core: numba kernels (``_kernels``) and the thin classes around them."""
