@@ -14,8 +14,9 @@ Shapes follow published descriptions:
   midfoot, -5..-10 deg for forefoot strikers (Altman & Davis 2012, Gait & Posture
   35:298); a fast plantarflexion to foot-flat after a rearfoot contact ("foot slap"),
   near-zero angular velocity in mid-stance, heel rise from about 55 % of stance, the
-  fastest plantarflexion at toe-off, and a large mid-swing angular-velocity peak, as in shoe-mounted gyroscope recordings of
-  Mariani et al. (2013) IEEE TBME 60:155 and Falbriard et al. (2018) Front Physiol 9:610.
+  fastest plantarflexion at toe-off, and a large mid-swing angular-velocity peak, as in
+  shoe-mounted gyroscope recordings of Mariani et al. (2013) IEEE TBME 60:155 and
+  Falbriard et al. (2018) Front Physiol 9:610.
 * Tibial acceleration: a sharp impact peak 5-15 ms after contact followed by damped
   ringing and a broad active peak in mid-stance, peak tibial acceleration (PTA) of about
   4-20 g rising with speed and lower for forefoot strikes (Lafortune et al. (1995),

@@ -77,6 +77,33 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true", help="print JSON")
 
+    rep = sub.add_parser("replay", help="run a recorded session through the signal core")
+    rep.add_argument("file", type=Path)
+    rep.add_argument(
+        "--speed",
+        default="max",
+        metavar="1|N|max",
+        help="real time (1), N times faster, or as fast as possible (default)",
+    )
+    rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
+
+    ev = sub.add_parser("evaluate", help="compare events with ground truth")
+    ev.add_argument("--events", type=Path, required=True, metavar="EVENTS.jsonl")
+    ev.add_argument("--truth", type=Path, required=True, metavar="TRUTH.csv")
+    ev.add_argument("--tolerance-ms", type=_positive(float, "tolerance"), default=50.0)
+    ev.add_argument(
+        "--window-s",
+        type=_positive(float, "window"),
+        default=30.0,
+        help="cadence window (default 30 s)",
+    )
+    ev.add_argument(
+        "--truth-span",
+        action="store_true",
+        help="only compare within the time span the truth covers",
+    )
+    ev.add_argument("--json", action="store_true")
+
     imp = sub.add_parser("import-csv", help="convert a CSV recording into a session file")
     imp.add_argument("input", type=Path)
     imp.add_argument("--out", type=Path, required=True, metavar="FILE")
@@ -428,7 +455,134 @@ def _cols(text: str, opt: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-COMMANDS = {"sim": cmd_sim, "demo": cmd_demo, "info": cmd_info, "import-csv": cmd_import_csv}
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--speed takes 1, a factor such as 10, or max; not {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"--speed must be positive, not {text}")
+    return value
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from rich.progress import Progress
+
+    from sensorhub.events import encode_json
+    from sensorhub.pipeline.session import Processor
+    from sensorhub.recording import SessionReader
+
+    speed = _speed(args.speed)
+    reader = SessionReader(args.file)
+    for line in reader.describe_damage():
+        print(f"sensorhub: warning: {args.file}: {line}", file=sys.stderr)
+    out = None
+    if args.events_jsonl is not None:
+        try:
+            out = open(args.events_jsonl, "xb")  # noqa: SIM115 - closed below
+        except FileExistsError:
+            raise SensorhubError(
+                f"{args.events_jsonl} already exists", "choose a new name"
+            ) from None
+        except OSError as exc:
+            raise SensorhubError(f"cannot create {args.events_jsonl}: {exc.strerror}") from None
+    proc = Processor(reader.sensors)
+    proc.warm_up()
+    counts: Counter[str] = Counter()
+    records = list(reader.records())
+    duration = records[-1].t if records else 0.0
+    started = time.monotonic()
+    try:
+        with Progress(transient=True, disable=speed is not None or not sys.stderr.isatty()) as bar:
+            task = bar.add_task("replay", total=len(records))
+            for k, rec in enumerate(records):
+                if speed is not None:
+                    delay = started + rec.t / speed - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                for ev in proc.feed(rec.t, rec.sensor, rec.data):
+                    counts[str(ev.__struct_config__.tag)] += 1
+                    if out is not None:
+                        out.write(encode_json(ev) + b"\n")
+                if k % 2000 == 0:
+                    bar.update(task, completed=k)
+    finally:
+        if out is not None:
+            out.close()
+    took = time.monotonic() - started
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    print(
+        f"replayed {duration:.1f} s of {len(reader.sensors)} sensor(s) in {took:.1f} s: {summary}"
+        + (f"; events in {args.events_jsonl}" if out is not None else "")
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sensorhub.evaluation import evaluate, read_events, read_truth
+
+    events = read_events(args.events)
+    truth = read_truth(args.truth)
+    span = None
+    if args.truth_span and truth:
+        span = (
+            min(r.t_s for r in truth) - args.tolerance_ms / 1000,
+            max(r.t_s for r in truth) + args.tolerance_ms / 1000,
+        )
+    report = evaluate(events, truth, args.tolerance_ms, args.window_s, span)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for kind, label in (("ic", "initial contact"), ("to", "toe-off"), ("impact", "impact peak")):
+        r = report[kind]
+        if not r["truth"]:
+            continue
+        timing = (
+            ""
+            if r["bias_ms"] is None
+            else f"; error bias {r['bias_ms']:+.1f} ms, median |e| {r['median_abs_ms']:.1f} ms,"
+            f" p95 {r['p95_abs_ms']:.1f} ms"
+        )
+        recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f} %"
+        precision = "-" if r["precision"] is None else f"{100 * r['precision']:.2f} %"
+        print(
+            f"{label:16} matched {r['matched']}/{r['truth']}, missed {r['missed']}, "
+            f"extra {r['extra']}; recall {recall}, precision {precision}{timing}"
+        )
+    if "impact_value" in report:
+        v = report["impact_value"]
+        print(
+            f"{'impact value':16} median |e| {v['median_abs_pct']:.1f} %, p95 "
+            f"{v['p95_abs_pct']:.1f} %, bias {v['bias_pct']:+.1f} % ({v['compared']} compared,"
+            f" {v['clipped_excluded']} clipped left out)"
+        )
+    if "strike" in report and report["strike"]["accuracy"] is not None:
+        print(
+            f"{'strike class':16} {100 * report['strike']['accuracy']:.1f} % of "
+            f"{report['strike']['compared']}"
+        )
+    c = report["cadence"]
+    if c.get("windows"):
+        print(
+            f"{'cadence':16} {c['windows']} windows of {c['window_s']:g} s: max |e| "
+            f"{c.get('max_abs_error_spm', float('nan')):.2f} steps/min, "
+            f"{c['windows_without_steps']} without steps"
+        )
+    return 0
+
+
+COMMANDS = {
+    "sim": cmd_sim,
+    "demo": cmd_demo,
+    "info": cmd_info,
+    "import-csv": cmd_import_csv,
+    "replay": cmd_replay,
+    "evaluate": cmd_evaluate,
+}
 
 
 def _interrupt(signum: int, frame: object) -> None:

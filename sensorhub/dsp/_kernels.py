@@ -141,8 +141,18 @@ def _reset_stretch(st: np.ndarray, index: int) -> None:
 
 
 @njit(cache=True)
-def _emit(out: np.ndarray, n: int, kind: float, a: float, b: float, c: float, d: float,
-          e: float, f: float, g: float) -> int:
+def _emit(
+    out: np.ndarray,
+    n: int,
+    kind: float,
+    a: float,
+    b: float,
+    c: float,
+    d: float,
+    e: float,
+    f: float,
+    g: float,
+) -> int:
     out[n, 0] = kind
     out[n, 1] = a
     out[n, 2] = b
@@ -156,13 +166,16 @@ def _emit(out: np.ndarray, n: int, kind: float, a: float, b: float, c: float, d:
 
 @njit(cache=True)
 def _pitch(ring_gyr: np.ndarray, k: int, st: np.ndarray) -> float:
-    return (ring_gyr[k, 0] * st[S_AX] + ring_gyr[k, 1] * st[S_AX + 1]
-            + ring_gyr[k, 2] * st[S_AX + 2])
+    v: float = (
+        ring_gyr[k, 0] * st[S_AX] + ring_gyr[k, 1] * st[S_AX + 1] + ring_gyr[k, 2] * st[S_AX + 2]
+    )
+    return v
 
 
 @njit(cache=True)
-def _finish_impact(p: np.ndarray, st: np.ndarray, ring_acc: np.ndarray, mask: int,
-                   out: np.ndarray, n: int) -> int:
+def _finish_impact(
+    p: np.ndarray, st: np.ndarray, ring_acc: np.ndarray, mask: int, out: np.ndarray, n: int
+) -> int:
     ic = st[S_IMP_IC]
     end = int(st[S_IMP_END])
     start = int(math.floor(ic))
@@ -195,13 +208,15 @@ def _finish_impact(p: np.ndarray, st: np.ndarray, ring_acc: np.ndarray, mask: in
     rise_s = (best_k - ic) / p[P_FS]
     rate = (best - first) / rise_s if rise_s > 0 else 0.0
     st[S_IMP_PEND] = 0.0
-    return _emit(out, n, EV_IMPACT, float(best_k), ic, best, rate, clipped,
-                 1.0 if axial else 0.0, 0.0)
+    return _emit(
+        out, n, EV_IMPACT, float(best_k), ic, best, rate, clipped, 1.0 if axial else 0.0, 0.0
+    )
 
 
 @njit(cache=True)
-def _finish_toe_off(p: np.ndarray, st: np.ndarray, ring_gyr: np.ndarray, mask: int,
-                    out: np.ndarray, n: int) -> int:
+def _finish_toe_off(
+    p: np.ndarray, st: np.ndarray, ring_gyr: np.ndarray, mask: int, out: np.ndarray, n: int
+) -> int:
     st[S_TO_ACT] = 0.0
     bi = int(st[S_TO_BEST_IDX])
     if bi < 0 or st[S_TO_BEST] < p[P_TO_MIN_DPS]:
@@ -232,7 +247,7 @@ def _finish_toe_off(p: np.ndarray, st: np.ndarray, ring_gyr: np.ndarray, mask: i
         best = 1e300
         for k in range(lo, bi):
             j = k & mask
-            m = (ring_gyr[j, 0] ** 2 + ring_gyr[j, 1] ** 2 + ring_gyr[j, 2] ** 2)
+            m = ring_gyr[j, 0] ** 2 + ring_gyr[j, 1] ** 2 + ring_gyr[j, 2] ** 2
             if m < best:
                 best = m
                 ms = float(k)
@@ -244,8 +259,9 @@ def _finish_toe_off(p: np.ndarray, st: np.ndarray, ring_gyr: np.ndarray, mask: i
             r_ic = r0 + frac * (r1 - r0)
             total = 0.5 * (r_ic + r1) * (1.0 - frac)
             for k in range(k0 + 1, int(ms)):
-                total += 0.5 * (_pitch(ring_gyr, k & mask, st)
-                                + _pitch(ring_gyr, (k + 1) & mask, st))
+                total += 0.5 * (
+                    _pitch(ring_gyr, k & mask, st) + _pitch(ring_gyr, (k + 1) & mask, st)
+                )
             angle = -total / p[P_FS]
     st[S_SWING_ACT] = 1.0
     st[S_SWING_MAX] = 0.0
@@ -258,7 +274,7 @@ def _iterate_axis(st: np.ndarray) -> None:
 
     Starting from the current axis keeps its orientation from one update to the next.
     """
-    c = st[S_COV:S_COV + 6]
+    c = st[S_COV : S_COV + 6]
     vx, vy, vz = st[S_AX], st[S_AX + 1], st[S_AX + 2]
     for _ in range(4):
         nx = c[0] * vx + c[1] * vy + c[2] * vz
@@ -331,9 +347,18 @@ def _vote(p: np.ndarray, st: np.ndarray, forward: bool) -> None:
 
 
 @njit(cache=True)
-def process(raw: np.ndarray, acc_scale: float, gyro_scale: float, first_index: int,
-            p: np.ndarray, st: np.ndarray, ring_acc: np.ndarray, ring_gyr: np.ndarray,
-            ring_e: np.ndarray, out: np.ndarray) -> tuple[int, int]:
+def process(
+    raw: np.ndarray,
+    acc_scale: float,
+    gyro_scale: float,
+    first_index: int,
+    p: np.ndarray,
+    st: np.ndarray,
+    ring_acc: np.ndarray,
+    ring_gyr: np.ndarray,
+    ring_e: np.ndarray,
+    out: np.ndarray,
+) -> tuple[int, int]:
     """Run the detectors over ``raw`` (int16 ``(n, 6)`` or ``(n, 3)``).
 
     ``first_index`` is the absolute index of ``raw[0]``; a jump from the last call's end

@@ -23,7 +23,13 @@ def highpass_biquad(cutoff_hz: float, fs_hz: float) -> tuple[float, float, float
     """2nd-order Butterworth high-pass (bilinear transform): b0, b1, b2, a1, a2."""
     k = math.tan(math.pi * cutoff_hz / fs_hz)
     norm = 1.0 / (1.0 + math.sqrt(2.0) * k + k * k)
-    return norm, -2.0 * norm, norm, 2.0 * (k * k - 1.0) * norm, (1.0 - math.sqrt(2.0) * k + k * k) * norm
+    return (
+        norm,
+        -2.0 * norm,
+        norm,
+        2.0 * (k * k - 1.0) * norm,
+        (1.0 - math.sqrt(2.0) * k + k * k) * norm,
+    )
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class DetectorParams:
     threshold_rel_gyro: float = 0.2
     threshold_rel_acc_only: float = 0.5
     level_tau_s: float = 6.0
-    start_lookahead_s: float = 0.5
+    start_lookahead_s: float = 0.6
     start_contacts: int = 3
     arm_dps: float = 60.0
     axis_update_ms: float = 30.0
@@ -177,11 +183,18 @@ class StepDetector:
         total = samples.shape[0]
         while done < total:
             n, used = K.process(
-                samples[done:], self.acc_scale_g, self.gyro_scale_dps, first_index + done,
-                self._p, self._st, self._ring_acc, self._ring_gyr, self._ring_e, self._out,
+                samples[done:],
+                self.acc_scale_g,
+                self.gyro_scale_dps,
+                first_index + done,
+                self._p,
+                self._st,
+                self._ring_acc,
+                self._ring_gyr,
+                self._ring_e,
+                self._out,
             )
-            rows = self._out[:n]
-            for r in rows:
-                events.append(DetectorEvent(int(r[0]), float(r[1]), float(r[2]), tuple(r[3:].tolist())))
+            for r in self._out[:n].tolist():
+                events.append(DetectorEvent(int(r[0]), r[1], r[2], tuple(r[3:])))
             done += used
         return events

@@ -1,0 +1,266 @@
+"""Accuracy of detected events against ground truth (``t_s,side,event[,value,strike]``)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sensorhub.errors import SensorhubError
+from sensorhub.events import AnyEvent, Cadence, FootStrike, Impact, Step, ToeOff, decode_json
+
+KINDS = ("ic", "to", "impact")
+
+
+@dataclass(frozen=True)
+class TruthRow:
+    t_s: float
+    side: str
+    event: str
+    value: float | None = None
+    strike: str | None = None
+
+
+def read_truth(path: str | Path) -> list[TruthRow]:
+    """Read a truth CSV; raises SensorhubError naming the bad row or column."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"t_s", "side", "event"} - set(reader.fieldnames or [])
+            if missing:
+                raise SensorhubError(
+                    f"{path} is not a truth file: no column {', '.join(sorted(missing))}",
+                    "truth files have columns t_s,side,event[,value,strike]",
+                )
+            rows = []
+            for n, r in enumerate(reader, start=2):
+                try:
+                    value = r.get("value") or ""
+                    rows.append(
+                        TruthRow(
+                            float(r["t_s"]),
+                            r["side"].strip(),
+                            r["event"].strip(),
+                            float(value) if value else None,
+                            (r.get("strike") or "").strip() or None,
+                        )
+                    )
+                except (TypeError, ValueError):
+                    raise SensorhubError(
+                        f"{path}, line {n}: t_s or value is not a number"
+                    ) from None
+                if rows[-1].event not in KINDS:
+                    raise SensorhubError(
+                        f"{path}, line {n}: event {rows[-1].event!r} is not ic, to or impact"
+                    )
+    except FileNotFoundError:
+        raise SensorhubError(f"{path}: no such file", "check the path") from None
+    except UnicodeDecodeError:
+        raise SensorhubError(f"{path} is not a text (CSV) file") from None
+    return rows
+
+
+def read_events(path: str | Path) -> list[AnyEvent]:
+    path = Path(path)
+    out: list[AnyEvent] = []
+    try:
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.strip():
+                    try:
+                        out.append(decode_json(line))
+                    except Exception as exc:  # msgspec.DecodeError / ValidationError
+                        raise SensorhubError(
+                            f"{path}, line {n}: not a sensorhub event ({exc})",
+                            "pass the file written by `sensorhub replay --events-jsonl`",
+                        ) from None
+    except FileNotFoundError:
+        raise SensorhubError(f"{path}: no such file", "check the path") from None
+    return out
+
+
+def match(truth: list[float], found: list[float], tol: float) -> list[tuple[int, int]]:
+    """One-to-one pairs (truth index, found index), nearest first, within ``tol``."""
+    t = np.asarray(truth)
+    f = np.asarray(found)
+    if not len(t) or not len(f):
+        return []
+    cands = []
+    for i, x in enumerate(t):
+        lo = np.searchsorted(f, x - tol)
+        hi = np.searchsorted(f, x + tol, side="right")
+        for j in range(lo, hi):
+            cands.append((abs(f[j] - x), i, j))
+    cands.sort()
+    used_t: set[int] = set()
+    used_f: set[int] = set()
+    pairs = []
+    for _, i, j in cands:
+        if i not in used_t and j not in used_f:
+            used_t.add(i)
+            used_f.add(j)
+            pairs.append((i, j))
+    return sorted(pairs)
+
+
+def _stats(errors_ms: list[float]) -> dict[str, float | None]:
+    if not errors_ms:
+        return {
+            "bias_ms": None,
+            "median_abs_ms": None,
+            "p95_abs_ms": None,
+            "spread_median_abs_ms": None,
+        }
+    e = np.asarray(errors_ms)
+    bias = float(np.median(e))
+    return {
+        "bias_ms": round(bias, 3),
+        "median_abs_ms": round(float(np.median(np.abs(e))), 3),
+        "p95_abs_ms": round(float(np.percentile(np.abs(e), 95)), 3),
+        "spread_median_abs_ms": round(float(np.median(np.abs(e - bias))), 3),
+    }
+
+
+def evaluate(
+    events: list[AnyEvent],
+    truth: list[TruthRow],
+    tolerance_ms: float = 50.0,
+    window_s: float = 30.0,
+    span: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Compare events with truth: per kind counts and timing errors, cadence, impact, strike.
+
+    ``span`` limits the comparison to a time range (reference data annotated only in part).
+    """
+    tol = tolerance_ms / 1000.0
+    if span is not None:
+        lo, hi = span
+        events = [e for e in events if lo <= e.t <= hi]
+        truth = [r for r in truth if lo <= r.t_s <= hi]
+    sides = sorted({r.side for r in truth})
+    result: dict[str, Any] = {"tolerance_ms": tolerance_ms, "sides": sides}
+    found_of: dict[str, list[FootStrike] | list[ToeOff] | list[Impact]] = {
+        "ic": [e for e in events if isinstance(e, FootStrike)],
+        "to": [e for e in events if isinstance(e, ToeOff)],
+        "impact": [e for e in events if isinstance(e, Impact)],
+    }
+    impact_err: list[float] = []
+    impact_pairs: list[tuple[TruthRow, Impact]] = []
+    for kind in KINDS:
+        n_truth = n_found = n_match = 0
+        errors: list[float] = []
+        for side in sides:
+            tr = [r for r in truth if r.event == kind and r.side == side]
+            fd = [e for e in found_of[kind] if e.side in (side, "unknown")]
+            fd.sort(key=lambda e: e.t)
+            pairs = match([r.t_s for r in tr], [e.t for e in fd], tol)
+            n_truth += len(tr)
+            n_found += len(fd)
+            n_match += len(pairs)
+            for i, j in pairs:
+                errors.append((fd[j].t - tr[i].t_s) * 1000.0)
+                if kind == "impact":
+                    imp = fd[j]
+                    assert isinstance(imp, Impact)
+                    impact_pairs.append((tr[i], imp))
+        entry: dict[str, Any] = {
+            "truth": n_truth,
+            "found": n_found,
+            "matched": n_match,
+            "missed": n_truth - n_match,
+            "extra": n_found - n_match,
+            "recall": round(n_match / n_truth, 5) if n_truth else None,
+            "precision": round(n_match / n_found, 5) if n_found else None,
+        }
+        entry.update(_stats(errors))
+        result[kind] = entry
+    # impact value
+    clipped = 0
+    for row, imp in impact_pairs:
+        if row.value:
+            if imp.clipped:
+                clipped += 1
+                continue
+            impact_err.append(100.0 * (imp.peak_g - row.value) / row.value)
+    if impact_err:
+        e = np.asarray(impact_err)
+        result["impact_value"] = {
+            "compared": len(e),
+            "clipped_excluded": clipped,
+            "bias_pct": round(float(np.median(e)), 3),
+            "median_abs_pct": round(float(np.median(np.abs(e))), 3),
+            "p95_abs_pct": round(float(np.percentile(np.abs(e), 95)), 3),
+            "within_10pct": round(float(np.mean(np.abs(e) <= 10.0)), 5),
+        }
+    # strike class
+    steps = [e for e in events if isinstance(e, Step) and e.strike]
+    ic_truth = [r for r in truth if r.event == "ic" and r.strike]
+    if steps and ic_truth:
+        ok = total = 0
+        for side in sides:
+            tr = sorted((r for r in ic_truth if r.side == side), key=lambda r: r.t_s)
+            st = sorted((s for s in steps if s.side in (side, "unknown")), key=lambda s: s.t)
+            for i, j in match([r.t_s for r in tr], [s.t for s in st], tol):
+                total += 1
+                ok += tr[i].strike == st[j].strike
+        result["strike"] = {"compared": total, "accuracy": round(ok / total, 5) if total else None}
+    result["cadence"] = _cadence(events, truth, sides, window_s)
+    return result
+
+
+def _steps_per_min(times: list[float], per_event: float, lo: float, hi: float) -> float | None:
+    ts = sorted(t for t in times if lo <= t < hi)
+    if len(ts) < 3:
+        return None
+    return per_event * 60.0 * (len(ts) - 1) / (ts[-1] - ts[0])
+
+
+def _cadence(
+    events: list[AnyEvent], truth: list[TruthRow], sides: list[str], window_s: float
+) -> dict[str, Any]:
+    """Cadence in consecutive windows where the truth shows steady movement."""
+    ic_truth = [r.t_s for r in truth if r.event == "ic"]
+    if not ic_truth:
+        return {"windows": 0}
+    per = 1.0 if len(sides) >= 2 else 2.0
+    strikes = [e.t for e in events if isinstance(e, FootStrike) and e.side in [*sides, "unknown"]]
+    cad_events = [e for e in events if isinstance(e, Cadence)]
+    start, end = min(ic_truth), max(ic_truth)
+    errs: list[float] = []
+    event_errs: list[float] = []
+    t0 = start
+    while t0 + window_s <= end:
+        t1 = t0 + window_s
+        truth_c = _steps_per_min(ic_truth, per, t0, t1)
+        inside = sorted(t for t in ic_truth if t0 <= t < t1)
+        steady = truth_c is not None and inside[0] - t0 < 2.0 and t1 - inside[-1] < 2.0
+        if steady and truth_c is not None:
+            found_c = _steps_per_min(strikes, per, t0, t1)
+            errs.append(math.nan if found_c is None else found_c - truth_c)
+            vals = [c.cadence_spm for c in cad_events if t0 <= c.t < t1]
+            if vals:
+                event_errs.append(float(np.mean(vals)) - truth_c)
+        t0 = t1
+    arr = np.asarray([e for e in errs if not math.isnan(e)])
+    out: dict[str, Any] = {
+        "window_s": window_s,
+        "windows": len(errs),
+        "windows_without_steps": len(errs) - len(arr),
+    }
+    if len(arr):
+        out.update(
+            {
+                "max_abs_error_spm": round(float(np.max(np.abs(arr))), 3),
+                "median_abs_error_spm": round(float(np.median(np.abs(arr))), 3),
+                "within_1_spm": round(float(np.mean(np.abs(arr) <= 1.0)), 5),
+            }
+        )
+    if event_errs:
+        ev = np.asarray(event_errs)
+        out["cadence_events_max_abs_error_spm"] = round(float(np.max(np.abs(ev))), 3)
+    return out

@@ -1,0 +1,104 @@
+"""The event family: frozen, typed values with a stable JSON form.
+
+Every event has ``type`` (the tag), ``t`` (seconds from the start of the session, on the
+host clock the recording uses), ``sensor`` (its name; ``""`` for events about the
+runner as a whole) and ``side`` (``left``, ``right``, ``unknown``, or ``both``), then its
+fields with units in their names.  ``encode_json`` / ``decode_json`` give the wire form.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    t: float
+    sensor: str
+    side: str
+
+
+class FootStrike(Event, tag="footstrike", frozen=True, kw_only=True):
+    """Initial contact, emitted within ``lookahead`` of it (see README)."""
+
+    stride_s: float | None = None  # since this foot's previous contact
+    envelope_g: float = 0.0  # size of the impact transient that marked it (high-passed)
+
+
+class ToeOff(Event, tag="toe_off", frozen=True, kw_only=True):
+    """The foot leaves the ground (needs a gyroscope)."""
+
+    contact_ms: float
+    strike_angle_deg: float | None = None  # of this contact (shoe): toes up +
+
+
+class Impact(Event, tag="impact", frozen=True, kw_only=True):
+    """Peak acceleration after a contact.  ``t`` is the time of the peak."""
+
+    contact_t: float
+    peak_g: float
+    loading_rate_g_per_s: float
+    axis: str  # "resultant" or "axial" (along the tibia)
+    clipped: bool = False  # the sensor hit full scale: the true peak is higher
+
+
+class Step(Event, tag="step", frozen=True, kw_only=True):
+    """Everything about one step, once its toe-off is known.  ``t`` is its contact."""
+
+    contact_ms: float | None = None
+    swing_ms: float | None = None  # the swing that ended at this contact
+    stride_ms: float | None = None
+    step_ms: float | None = None  # since the other foot's contact (two feet)
+    flight_ms: float | None = None  # since the other foot's toe-off; < 0: double support
+    strike_angle_deg: float | None = None  # foot angle at contact, toes up + (shoe)
+    strike: str | None = None  # rearfoot, midfoot, forefoot
+    impact_g: float | None = None
+    loading_rate_g_per_s: float | None = None
+
+
+class Cadence(Event, tag="cadence", frozen=True, kw_only=True):
+    """Steps per minute of the runner (both feet), at each contact."""
+
+    step_cadence_spm: float  # from this step alone
+    cadence_spm: float  # smoothed over the last steps
+    steps: int  # how many steps the smoothed value spans
+
+
+class Activity(Event, tag="activity", frozen=True, kw_only=True):
+    """What the runner is doing; cadence and cues pause while standing."""
+
+    state: str  # standing, walking, running
+
+
+class Asymmetry(Event, tag="asymmetry", frozen=True, kw_only=True):
+    """Left/right symmetry index, 100 (right - left) / mean, over the last steps."""
+
+    window_steps: int
+    contact_si_pct: float | None = None
+    impact_si_pct: float | None = None
+    step_time_si_pct: float | None = None
+
+
+AnyEvent: TypeAlias = FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry
+EVENT_TYPES: tuple[type[Event], ...] = (
+    FootStrike,
+    ToeOff,
+    Impact,
+    Step,
+    Cadence,
+    Activity,
+    Asymmetry,
+)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def encode_json(event: AnyEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_json(data: bytes | str) -> AnyEvent:
+    event: AnyEvent = _decoder.decode(data)
+    return event

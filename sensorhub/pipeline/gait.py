@@ -1,0 +1,277 @@
+"""The runner as a whole: steps, cadence, activity and left/right asymmetry.
+
+Pure and clock-free: it sees the per-sensor events (footstrike, impact, toe-off) in
+order and derives the rest.  Cadence counts steps of both feet: with one sensor a
+foot's stride holds two steps; with a sensor on each foot the step time between the two
+feet's contacts gives every step.  When two sensors sit on the same foot, the first one
+seen counts the steps and the other adds its impacts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sensorhub.events import (
+    Activity,
+    AnyEvent,
+    Asymmetry,
+    Cadence,
+    FootStrike,
+    Impact,
+    Step,
+    ToeOff,
+)
+from sensorhub.types import classify_strike
+
+RUNNING_CADENCE_SPM = 140.0  # walking is 90-130 steps/min, running 150-200
+RUNNING_DUTY = 0.5  # contact / stride: running < 0.5 (flight), walking ~0.6
+STANDING_AFTER_S = 2.0  # no contact for this long (or two strides): standing
+
+
+@dataclass
+class _Pending:
+    t: float
+    stride_ms: float | None
+    swing_ms: float | None
+    step_ms: float | None
+    flight_ms: float | None
+    impact_g: float | None = None
+    loading_rate: float | None = None
+    done: bool = False
+
+
+@dataclass
+class _Foot:
+    sensor: str
+    side: str
+    last_ic: float | None = None
+    last_to: float | None = None
+    stride_s: float | None = None
+    pending: _Pending | None = None
+    contact_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    impact_g: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    step_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+
+
+class Gait:
+    """Derives Step, Cadence, Activity and Asymmetry events.
+
+    Parameters
+    ----------
+    has_gyro
+        Tells whether a sensor sends gyroscope data: without one no toe-off will come,
+        so a step is complete with its impact.
+    smoothing_steps
+        Steps the smoothed cadence spans.
+    asymmetry_steps, asymmetry_every
+        Steps per side in the asymmetry window, and how often (in steps) it is reported.
+    """
+
+    def __init__(
+        self,
+        has_gyro: Callable[[str], bool | None],
+        smoothing_steps: int = 8,
+        asymmetry_steps: int = 20,
+        asymmetry_every: int = 10,
+    ) -> None:
+        self._has_gyro = has_gyro
+        self.smoothing_steps = smoothing_steps
+        self.asymmetry_steps = asymmetry_steps
+        self.asymmetry_every = asymmetry_every
+        self._feet: dict[str, _Foot] = {}  # by sensor
+        self._primary: dict[str, str] = {}  # side -> sensor that counts steps
+        self._steps: deque[float] = deque(maxlen=smoothing_steps)
+        self._state = ""
+        self._candidate = ""
+        self._candidate_n = 0
+        self._step_count = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _foot(self, ev: AnyEvent) -> _Foot:
+        foot = self._feet.get(ev.sensor)
+        if foot is None:
+            foot = self._feet[ev.sensor] = _Foot(ev.sensor, ev.side)
+            self._primary.setdefault(ev.side, ev.sensor)
+        return foot
+
+    def _other(self, foot: _Foot) -> _Foot | None:
+        for side, sensor in self._primary.items():
+            if side != foot.side and side in ("left", "right") and foot.side in ("left", "right"):
+                return self._feet[sensor]
+        return None
+
+    def _set_state(self, t: float, state: str) -> list[AnyEvent]:
+        if state == self._state:
+            return []
+        self._state = state
+        return [Activity(t=t, sensor="", side="both", state=state)]
+
+    # ------------------------------------------------------------------- events
+    def on_event(self, ev: AnyEvent) -> list[AnyEvent]:
+        """Derived events that ``ev`` completes."""
+        if isinstance(ev, FootStrike):
+            return self._footstrike(ev)
+        if isinstance(ev, Impact):
+            return self._impact(ev)
+        if isinstance(ev, ToeOff):
+            return self._toe_off(ev)
+        return []
+
+    def tick(self, now: float) -> list[AnyEvent]:
+        """Time has reached ``now`` (session seconds): notice when the runner stops."""
+        if not self._state:
+            return self._set_state(now, "standing")
+        if self._state == "standing":
+            return []
+        last = max((f.last_ic for f in self._feet.values() if f.last_ic is not None), default=None)
+        strides = [f.stride_s for f in self._feet.values() if f.stride_s]
+        limit = max(STANDING_AFTER_S, 2 * max(strides)) if strides else STANDING_AFTER_S
+        if last is not None and now - last > limit:
+            self._steps.clear()
+            self._candidate, self._candidate_n = "", 0
+            return self._set_state(last + limit, "standing")
+        return []
+
+    def _footstrike(self, ev: FootStrike) -> list[AnyEvent]:
+        out: list[AnyEvent] = []
+        foot = self._foot(ev)
+        if foot.pending is not None and not foot.pending.done:
+            out.append(self._step(foot, None, None))  # no toe-off came for the last one
+        foot.stride_s = ev.stride_s
+        swing = None
+        if foot.last_to is not None and foot.last_ic is not None and foot.last_to > foot.last_ic:
+            swing = (ev.t - foot.last_to) * 1000.0
+        other = self._other(foot)
+        step_ms = flight_ms = None
+        if other is not None and other.last_ic is not None and 0 < ev.t - other.last_ic < 1.5:
+            step_ms = (ev.t - other.last_ic) * 1000.0
+            if other.last_to is not None and other.last_to > other.last_ic - 1e-9:
+                flight_ms = (ev.t - other.last_to) * 1000.0
+            elif other.last_to is not None or self._has_gyro(other.sensor):
+                flight_ms = None
+        foot.pending = _Pending(
+            ev.t, ev.stride_s * 1000.0 if ev.stride_s else None, swing, step_ms, flight_ms
+        )
+        foot.last_ic = ev.t
+        if self._primary.get(foot.side) != foot.sensor:
+            return out
+        # cadence: steps of both feet
+        two_feet = step_ms is not None
+        if self._steps and ev.t - self._steps[-1] > STANDING_AFTER_S:
+            self._steps.clear()
+        self._steps.append(ev.t)
+        per_step = None
+        if two_feet and step_ms:
+            per_step = 60000.0 / step_ms
+        elif ev.stride_s:
+            per_step = 120.0 / ev.stride_s
+        if per_step is not None and len(self._steps) >= 2:
+            span = self._steps[-1] - self._steps[0]
+            both = other is not None and other.last_ic is not None and ev.t - other.last_ic < 1.5
+            smoothed = (1.0 if both else 2.0) * 60.0 * (len(self._steps) - 1) / span
+            out.append(
+                Cadence(
+                    t=ev.t,
+                    sensor=ev.sensor,
+                    side=ev.side,
+                    step_cadence_spm=per_step,
+                    cadence_spm=smoothed,
+                    steps=len(self._steps),
+                )
+            )
+        return out
+
+    def _impact(self, ev: Impact) -> list[AnyEvent]:
+        foot = self._foot(ev)
+        p = foot.pending
+        if p is None or abs(p.t - ev.contact_t) > 1e-3:
+            return []
+        p.impact_g = ev.peak_g
+        p.loading_rate = ev.loading_rate_g_per_s
+        if self._has_gyro(ev.sensor) is False:
+            return [self._step(foot, None, None)]
+        return []
+
+    def _toe_off(self, ev: ToeOff) -> list[AnyEvent]:
+        foot = self._foot(ev)
+        foot.last_to = ev.t
+        p = foot.pending
+        if p is None or p.done:
+            return []
+        return [self._step(foot, ev.contact_ms, ev.strike_angle_deg)]
+
+    def _step(self, foot: _Foot, contact_ms: float | None, angle: float | None) -> AnyEvent:
+        p = foot.pending
+        assert p is not None
+        p.done = True
+        step = Step(
+            t=p.t,
+            sensor=foot.sensor,
+            side=foot.side,
+            contact_ms=contact_ms,
+            swing_ms=p.swing_ms,
+            stride_ms=p.stride_ms,
+            step_ms=p.step_ms,
+            flight_ms=p.flight_ms,
+            strike_angle_deg=angle,
+            strike=None if angle is None else classify_strike(angle).label,
+            impact_g=p.impact_g,
+            loading_rate_g_per_s=p.loading_rate,
+        )
+        return step
+
+    def derive(self, step: Step) -> list[AnyEvent]:
+        """Activity and asymmetry updates after a step (call with each Step)."""
+        out: list[AnyEvent] = []
+        if self._primary.get(step.side) != step.sensor:
+            return out
+        foot = self._feet[step.sensor]
+        if step.contact_ms is not None:
+            foot.contact_ms.append(step.contact_ms)
+        if step.impact_g is not None:
+            foot.impact_g.append(step.impact_g)
+        if step.step_ms is not None:
+            foot.step_ms.append(step.step_ms)
+        # activity: duty factor when contact time is known, else cadence
+        kind = None
+        if step.contact_ms is not None and step.stride_ms:
+            kind = "running" if step.contact_ms / step.stride_ms < RUNNING_DUTY else "walking"
+        elif step.stride_ms:
+            cad = (60000.0 / step.step_ms) if step.step_ms else 120000.0 / step.stride_ms
+            kind = "running" if cad >= RUNNING_CADENCE_SPM else "walking"
+        if kind is not None:
+            if kind == self._candidate:
+                self._candidate_n += 1
+            else:
+                self._candidate, self._candidate_n = kind, 1
+            if self._candidate_n >= 2:
+                out += self._set_state(step.t, kind)
+        # asymmetry
+        self._step_count += 1
+        other = self._other(foot)
+        if other is not None and self._step_count % self.asymmetry_every == 0:
+            left, right = (foot, other) if foot.side == "left" else (other, foot)
+            out.append(
+                Asymmetry(
+                    t=step.t,
+                    sensor="",
+                    side="both",
+                    window_steps=self.asymmetry_steps,
+                    contact_si_pct=_si(left.contact_ms, right.contact_ms),
+                    impact_si_pct=_si(left.impact_g, right.impact_g),
+                    step_time_si_pct=_si(left.step_ms, right.step_ms),
+                )
+            )
+        return out
+
+
+def _si(left: deque[float], right: deque[float], minimum: int = 5) -> float | None:
+    """Symmetry index 100 (R - L) / mean(R, L) of the window means (None if too few)."""
+    if len(left) < minimum or len(right) < minimum:
+        return None
+    lm = sum(left) / len(left)
+    rm = sum(right) / len(right)
+    mean = 0.5 * (lm + rm)
+    return 100.0 * (rm - lm) / mean if mean else None
