@@ -44,7 +44,8 @@ class SensorConfig:
     acc_bias_mg: float = 20.0
     gyro_bias_dps: float = 0.5
     clock_ppm_max: float = 50.0
-    batch: int = spec.MAX_SAMPLES_IMU
+    batch: int = 0  # samples per packet; 0: as many as fit (19 with gyro, 38 without)
+    gyro: bool = True  # False: an accelerometer-only sensor (3-axis packets)
     autostart: bool = True
     battery_pct: float = 95.0
     connection_interval_s: float = 0.015
@@ -59,8 +60,9 @@ class SensorConfig:
             raise ValueError(f"gyroscope range must be one of {spec.GYRO_RANGES_DPS} deg/s")
         if self.mount_rotation not in ("random", "aligned"):
             raise ValueError("mount_rotation must be 'random' or 'aligned'")
-        if not 1 <= self.batch <= spec.MAX_SAMPLES_IMU:
-            raise ValueError(f"batch must be 1..{spec.MAX_SAMPLES_IMU}")
+        limit = spec.MAX_SAMPLES_IMU if self.gyro else spec.MAX_SAMPLES_ACC
+        if not 0 <= self.batch <= limit:
+            raise ValueError(f"batch must be 1..{limit} (or 0 for a full packet)")
 
 
 def random_rotation(rng: np.random.Generator) -> npt.NDArray[np.float64]:
@@ -303,10 +305,24 @@ class SimulatedSensor:
         return out
 
     def raw_samples(self, first: int, n: int) -> npt.NDArray[np.int16]:
-        """The int16 samples ``first..first+n`` as the IMU would report them."""
+        """The int16 samples ``first..first+n`` as the IMU would report them.
+
+        The IMU's digital low-pass (anti-alias) filter is modelled as the average of the
+        motion over each sample period (sub-sampled at about 2 kHz), as the averaging
+        filters of parts like the BMI270 do: at low rates a sharp impact is smoothed
+        rather than aliased.
+        """
         idx = np.arange(first, first + n)
         t = self.sample_time(idx)
-        f, w = self.model.signals(t)
+        sub = max(1, round(2000 / self.odr_hz))
+        if sub > 1:
+            period = 1.0 / self.odr_hz
+            offs = (np.arange(sub) - (sub - 1) / 2) * (period / sub)
+            fs, ws = self.model.signals((t[:, None] + offs[None, :]).ravel())
+            f = fs.reshape(n, sub, 3).mean(axis=1)
+            w = ws.reshape(n, sub, 3).mean(axis=1)
+        else:
+            f, w = self.model.signals(t)
         f = f @ self.mount + self.acc_bias  # segment -> sensor frame (rows)
         w = w @ self.mount + self.gyro_bias
         noise = self._noise_for(first, n)
@@ -325,7 +341,8 @@ class SimulatedSensor:
         if not self._fifo_n:
             return
         block = np.concatenate(self._fifo) if len(self._fifo) > 1 else self._fifo[0]
-        batch = self.config.batch
+        gyro = self.config.gyro
+        batch = self.config.batch or (spec.MAX_SAMPLES_IMU if gyro else spec.MAX_SAMPLES_ACC)
         start = 0
         while self._fifo_n - start >= batch or (partial and start < self._fifo_n):
             chunk = block[start : start + batch]
@@ -333,6 +350,9 @@ class SimulatedSensor:
             t_first = float(self.sample_time(first))
             t_last = float(self.sample_time(first + len(chunk) - 1))
             flags = 0
+            if not gyro:
+                chunk = chunk[:, :3]
+                flags |= spec.FLAG_NO_GYRO
             if np.any((chunk == 32767) | (chunk == -32768)):
                 flags |= spec.FLAG_CLIPPED
             data = codec.encode_data(self._seq, first, self.device_us(t_first), chunk, flags)

@@ -68,7 +68,8 @@ P_PRE_WIN = 35  # samples before a contact in which its swing must show
 P_PRE_GAP = 36  # samples just before the contact left out of that window
 P_VOTES = 37  # consistent contacts needed before the axis orientation is trusted
 P_POST_WIN = 38  # shin: samples after contact over which the tibia must turn backward
-N_PARAMS = 39
+P_QUIET_MIN = 39  # still samples in a row before gravity is learned from them
+N_PARAMS = 40
 
 # ----------------------------------------------------------------------- state (st)
 S_NEXT = 0  # next absolute sample index expected
@@ -108,9 +109,9 @@ S_HIST = 53  # the last N_HIST plausible strides (samples), newest at S_HIST_POS
 N_HIST = 5
 S_HIST_N = S_HIST + N_HIST
 S_HIST_POS = S_HIST_N + 1
-S_STRIKES = S_HIST_POS + 1  # implausible strides in a row
-S_SCRATCH = S_STRIKES + 1  # N_HIST values of working space
-N_STATE = S_SCRATCH + N_HIST
+S_SCRATCH = S_HIST_POS + 1  # N_HIST values of working space
+S_QUIET_N = S_SCRATCH + N_HIST  # consecutive still samples
+N_STATE = S_QUIET_N + 1
 
 # -------------------------------------------------------------------- events (out)
 EV_IC = 1.0  # [kind, ic_idx, peak_idx, envelope_peak_g, stride_samples or -1]
@@ -302,17 +303,19 @@ def _last_swing(st: np.ndarray, ring_gyr: np.ndarray, mask: int, k0: int, k1: in
 def _add_stride(st: np.ndarray, stride: float) -> None:
     """Keep plausible strides and set the estimate to their median.
 
-    An interval far from the estimate (a missed or an extra contact) does not enter,
-    so one mistake cannot shorten the refractory period and breed more; after three
-    such intervals in a row the history restarts (the runner really changed pace).
+    An interval far from the estimate (a missed or an extra contact) does not enter, so
+    one mistake cannot change the refractory period and breed more; it only nudges the
+    estimate 8 % its way, so a real change of pace (walking to running) is followed
+    within a few strides while isolated mistakes are forgotten.
     """
     est = st[S_STRIDE]
     if est > 0 and not 0.75 * est <= stride <= 1.5 * est:
-        st[S_STRIKES] += 1.0
-        if st[S_STRIKES] < 3:
-            return
-        st[S_HIST_N] = 0.0
-    st[S_STRIKES] = 0.0
+        nudged = est * 1.08 if stride > est else est / 1.08
+        st[S_HIST] = nudged
+        st[S_HIST_N] = 1.0
+        st[S_HIST_POS] = 1.0
+        st[S_STRIDE] = nudged
+        return
     pos = int(st[S_HIST_POS])
     st[S_HIST + pos] = stride
     st[S_HIST_POS] = (pos + 1) % N_HIST
@@ -431,6 +434,11 @@ def process(
         amag = math.sqrt(ax * ax + ay * ay + az * az)
         quiet_dps = p[P_QUIET_DPS]
         if abs(amag - 1.0) < 0.05 and e < 0.05 and gmag2 < quiet_dps * quiet_dps:
+            st[S_QUIET_N] += 1.0
+        else:
+            st[S_QUIET_N] = 0.0
+        # only a sustained stillness shows gravity (a moving limb passes through 1 g too)
+        if st[S_QUIET_N] >= p[P_QUIET_MIN]:
             gl = p[P_GRAV_ALPHA]
             st[S_GRAV] += gl * (ax - st[S_GRAV])
             st[S_GRAV + 1] += gl * (ay - st[S_GRAV + 1])
@@ -482,12 +490,15 @@ def process(
             st[S_CAND] = 0.0
             ip = int(st[S_CAND_IDX])
             pv = st[S_CAND_VAL]
-            # onset: walk back along the rising edge to the first sample >= frac * peak
+            # onset: the earliest sample reaching frac * peak shortly before the peak (the
+            # envelope of a ringing transient dips between lobes, so do not stop at a dip)
             lim = max(int(st[S_VALID_FROM]), ip - int(p[P_ONSET_MAX]))
             level = p[P_ONSET_FRAC] * pv
             k = ip
-            while k > lim and ring_e[(k - 1) & mask] >= level:
-                k -= 1
+            for kk in range(lim, ip):
+                if ring_e[kk & mask] >= level:
+                    k = kk
+                    break
             ic = float(k)
             if k > lim:
                 e0 = ring_e[(k - 1) & mask]
@@ -498,7 +509,7 @@ def process(
                 # Shoe: a foot lands at the end of its forward swing (toes turning up); a
                 # toe-off transient follows the backward push-off.  Once the axis is
                 # oriented, the strongest rotation just before the onset must be forward.
-                k1 = int(ic) - int(p[P_PRE_GAP])
+                k1 = int(ic) - max(1, int(p[P_PRE_GAP]))
                 k0 = max(int(st[S_VALID_FROM]), int(ic) - int(p[P_PRE_WIN]))
                 swing = _last_swing(st, ring_gyr, mask, k0, k1)
                 if st[S_AX_OK] > 0 and swing < p[P_ARM_DPS]:

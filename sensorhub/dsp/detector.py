@@ -59,6 +59,7 @@ class DetectorParams:
     pre_gap_ms: float = 2.0
     axis_votes: int = 3
     post_window_ms: float = 100.0
+    quiet_min_s: float = 0.25
     lookahead_ms: float = 8.0
     onset_fraction: float = 0.2
     onset_max_ms: float = 40.0
@@ -160,6 +161,7 @@ class StepDetector:
         p[K.P_PRE_GAP] = round(q.pre_gap_ms / 1000 * fs)
         p[K.P_VOTES] = q.axis_votes
         p[K.P_POST_WIN] = samples(q.post_window_ms / 1000)
+        p[K.P_QUIET_MIN] = samples(q.quiet_min_s)
         self._p = p
         ring = 1 << math.ceil(math.log2(RING_SECONDS * fs))
         self._ring_acc = np.zeros((ring, 3))
