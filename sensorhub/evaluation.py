@@ -132,10 +132,13 @@ def evaluate(
     tolerance_ms: float = 50.0,
     window_s: float = 30.0,
     span: tuple[float, float] | None = None,
+    keep_errors: bool = False,
 ) -> dict[str, Any]:
     """Compare events with truth: per kind counts and timing errors, cadence, impact, strike.
 
-    ``span`` limits the comparison to a time range (reference data annotated only in part).
+    ``span`` limits the comparison to a time range (reference data annotated only in part);
+    ``keep_errors`` adds the raw errors (``errors_ms``, ``errors_pct``, ``errors_spm``) so
+    several sessions can be pooled.
     """
     tol = tolerance_ms / 1000.0
     if span is not None:
@@ -178,6 +181,8 @@ def evaluate(
             "precision": round(n_match / n_found, 5) if n_found else None,
         }
         entry.update(_stats(errors))
+        if keep_errors:
+            entry["errors_ms"] = errors
         result[kind] = entry
     # impact value
     clipped = 0
@@ -197,6 +202,8 @@ def evaluate(
             "p95_abs_pct": round(float(np.percentile(np.abs(e), 95)), 3),
             "within_10pct": round(float(np.mean(np.abs(e) <= 10.0)), 5),
         }
+        if keep_errors:
+            result["impact_value"]["errors_pct"] = impact_err
     # strike class
     steps = [e for e in events if isinstance(e, Step) and e.strike]
     ic_truth = [r for r in truth if r.event == "ic" and r.strike]
@@ -208,8 +215,12 @@ def evaluate(
             for i, j in match([r.t_s for r in tr], [s.t for s in st], tol):
                 total += 1
                 ok += tr[i].strike == st[j].strike
-        result["strike"] = {"compared": total, "accuracy": round(ok / total, 5) if total else None}
-    result["cadence"] = _cadence(events, truth, sides, window_s)
+        result["strike"] = {
+            "compared": total,
+            "correct": ok,
+            "accuracy": round(ok / total, 5) if total else None,
+        }
+    result["cadence"] = _cadence(events, truth, sides, window_s, keep_errors)
     return result
 
 
@@ -221,7 +232,11 @@ def _steps_per_min(times: list[float], per_event: float, lo: float, hi: float) -
 
 
 def _cadence(
-    events: list[AnyEvent], truth: list[TruthRow], sides: list[str], window_s: float
+    events: list[AnyEvent],
+    truth: list[TruthRow],
+    sides: list[str],
+    window_s: float,
+    keep_errors: bool = False,
 ) -> dict[str, Any]:
     """Cadence in consecutive windows where the truth shows steady movement."""
     ic_truth = [r.t_s for r in truth if r.event == "ic"]
@@ -263,4 +278,6 @@ def _cadence(
     if event_errs:
         ev = np.asarray(event_errs)
         out["cadence_events_max_abs_error_spm"] = round(float(np.max(np.abs(ev))), 3)
+    if keep_errors:
+        out["errors_spm"] = errs
     return out
