@@ -1,0 +1,233 @@
+"""Signal core: the kernel against its slow reference, chunking, latency, gaps, clipping."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from firmware_sim.device import SensorConfig
+from firmware_sim.faults import FaultConfig
+from firmware_sim.gait import GaitParams, Segment
+from firmware_sim.run import SimConfig, SimulatedRun, default_config
+from sensorhub.dsp import _kernels as K
+from sensorhub.dsp.detector import StepDetector
+from sensorhub.protocol import codec
+from sensorhub.protocol.codec import DataPacket
+from sensorhub.types import Mounting, Side
+from tests.reference.naive_steps import detect
+
+
+def packets(cfg: SimConfig) -> tuple[SimulatedRun, list[DataPacket]]:
+    run = SimulatedRun(cfg)
+    out = []
+    while not run.done:
+        for d in run.poll(1.0):
+            try:
+                msg, _ = codec.decode(d.data)
+            except Exception:
+                continue
+            if isinstance(msg, DataPacket) and d.sensor == 0:
+                out.append(msg)
+    return run, out
+
+
+def detector_for(run: SimulatedRun, pk: list[DataPacket]) -> StepDetector:
+    info = run.sensors[0].info()
+    return StepDetector(
+        info.odr_hz,
+        info.acc_scale_g,
+        info.gyro_scale_dps,
+        pk[0].has_gyro,
+        info.mounting == Mounting.SHIN,
+        info.acc_range_g,
+    )
+
+
+def rows(events: list) -> list[tuple[float, ...]]:  # type: ignore[type-arg]
+    return [(float(e.kind), e.index, e.ref, *e.values) for e in events]
+
+
+def same_events(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x[0] == y[0]
+        np.testing.assert_allclose(np.array(x[1:]), np.array(y[1:]), rtol=1e-9, atol=1e-9)
+
+
+CASES = [
+    ("run", Mounting.SHOE, 1000, True),
+    ("walk", Mounting.SHOE, 400, True),
+    ("run", Mounting.SHIN, 1000, True),
+    ("walk", Mounting.SHIN, 200, False),
+]
+
+
+@pytest.mark.parametrize(("activity", "mount", "odr", "gyro"), CASES)
+def test_kernel_matches_the_reference(activity: str, mount: Mounting, odr: int, gyro: bool) -> None:
+    cfg = default_config(
+        activity=activity,
+        mount=mount,
+        duration_s=25,
+        seed=5,
+        odr_hz=odr,
+        gait=GaitParams(strike="forefoot" if activity == "run" else "rearfoot"),
+    )
+    cfg = dataclasses.replace(cfg, sensors=(dataclasses.replace(cfg.sensors[0], gyro=gyro),))
+    run, pk = packets(cfg)
+    det = detector_for(run, pk)
+    fast = []
+    for m in pk:
+        fast += det.process(m.samples, m.first_index)
+    kinds = {e.kind for e in fast}
+    assert int(K.EV_IC) in kinds and int(K.EV_IMPACT) in kinds
+    if gyro:
+        assert int(K.EV_TO) in kinds
+    info = run.sensors[0].info()
+    slow = detect(
+        [(m.first_index, m.samples) for m in pk], info.acc_scale_g, info.gyro_scale_dps, det._p
+    )
+    same_events(rows(fast), [tuple(r) for r in slow])
+
+
+def test_kernel_matches_the_reference_across_gaps() -> None:
+    cfg = default_config(duration_s=20, seed=8, faults=FaultConfig(drop=0.02, burst=0.005))
+    run, pk = packets(cfg)
+    det = detector_for(run, pk)
+    fast = []
+    for m in pk:
+        fast += det.process(m.samples, m.first_index)
+    info = run.sensors[0].info()
+    slow = detect(
+        [(m.first_index, m.samples) for m in pk], info.acc_scale_g, info.gyro_scale_dps, det._p
+    )
+    same_events(rows(fast), [tuple(r) for r in slow])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_events_do_not_depend_on_chunking(seed: int) -> None:
+    cfg = default_config(
+        activity=("run", "walk", "run")[seed],
+        duration_s=20,
+        seed=seed,
+        mount=(Mounting.SHOE, Mounting.SHIN, Mounting.SHIN)[seed],
+    )
+    run, pk = packets(cfg)
+    samples = np.concatenate([m.samples for m in pk])
+    first = pk[0].first_index
+    whole = rows(detector_for(run, pk).process(samples, first))
+    assert len(whole) > 20
+    rng = np.random.default_rng(seed)
+    det = detector_for(run, pk)
+    pieces = []
+    k = 0
+    while k < len(samples):
+        n = int(rng.choice([1, 2, 7, 19, 64, 500, 4096]))
+        pieces += det.process(samples[k : k + n], first + k)
+        k += n
+    same_events(whole, rows(pieces))
+    one = detector_for(run, pk)
+    single = []
+    for k in range(len(samples)):
+        single += one.process(samples[k : k + 1], first + k)
+    same_events(whole, rows(single))
+
+
+def test_footstrike_latency_within_20_ms() -> None:
+    """Feed one sample at a time: each contact must be out within 20 ms of the true one
+    (after the first three of a stretch, which wait for a larger peak; README)."""
+    for mount in (Mounting.SHOE, Mounting.SHIN):
+        cfg = default_config(duration_s=30, seed=2, mount=mount)
+        run, pk = packets(cfg)
+        sensor = run.sensors[0]
+        truth = [e.t_s for e in run.truth() if e.event == "ic"]
+        det = detector_for(run, pk)
+        delays = []
+        n_ic = 0
+        for m in pk:
+            for j in range(m.count):
+                idx = m.first_index + j
+                for ev in det.process(m.samples[j : j + 1], idx):
+                    if ev.kind != int(K.EV_IC):
+                        continue
+                    n_ic += 1
+                    t_ic = float(sensor.sample_time(np.int64(0))) + ev.index / (
+                        sensor.odr_hz * (1 + sensor.clock_ppm * 1e-6)
+                    )
+                    nearest = min(truth, key=lambda t: abs(t - t_ic))
+                    emitted = float(sensor.sample_time(np.int64(idx)))
+                    if n_ic > 3:
+                        delays.append(emitted - nearest)
+        assert delays and max(delays) <= 0.020, (mount, max(delays))
+
+
+def test_clipping_does_not_create_phantom_steps() -> None:
+    cfg = SimConfig(
+        segments=(Segment("stand", 2), Segment("run", 40), Segment("stand", 2)),
+        sensors=(SensorConfig(acc_range_g=4),),
+        seed=4,
+    )
+    run, pk = packets(cfg)
+    clipped = sum(1 for m in pk if m.flags & 0x02)
+    assert clipped > 50  # the impacts really do hit full scale
+    det = detector_for(run, pk)
+    ev = [e for m in pk for e in det.process(m.samples, m.first_index)]
+    ics = sorted(e.index for e in ev if e.kind == int(K.EV_IC))
+    truth = run.truth()
+    n_true = sum(1 for e in truth if e.event == "ic")
+    assert len(ics) == n_true
+    impacts = [e for e in ev if e.kind == int(K.EV_IMPACT)]
+    assert any(e.values[2] > 0 for e in impacts)  # flagged as clipped
+
+
+def test_standing_still_gives_no_events() -> None:
+    cfg = SimConfig(segments=(Segment("stand", 30),), sensors=(SensorConfig(),), seed=1)
+    run, pk = packets(cfg)
+    det = detector_for(run, pk)
+    assert [e for m in pk for e in det.process(m.samples, m.first_index)] == []
+
+
+def test_gap_restarts_without_inventing_steps() -> None:
+    cfg = default_config(
+        duration_s=40,
+        seed=3,
+        faults=FaultConfig(link_drops=((10.0, 1.5), (20.0, 0.4), (30.0, 3.0))),
+    )
+    run, pk = packets(cfg)
+    det = detector_for(run, pk)
+    ev = [e for m in pk for e in det.process(m.samples, m.first_index)]
+    sensor = run.sensors[0]
+    rate = sensor.odr_hz * (1 + sensor.clock_ppm * 1e-6)
+    found = sorted(e.index / rate for e in ev if e.kind == int(K.EV_IC))
+    truth = [e.t_s for e in run.truth() if e.event == "ic"]
+    for t in found:  # every contact found is a true one
+        assert min(abs(t - x) for x in truth) < 0.01
+    # contacts away from the outages are all found
+    outages = [(10.0, 11.5), (20.0, 20.4), (30.0, 33.0)]
+    clear = [t for t in truth if all(not (a - 1.0 <= t <= b + 3.0) for a, b in outages)]
+    assert all(min(abs(t - x) for x in found) < 0.01 for t in clear)
+
+
+def test_kernel_cache_is_used_by_a_second_start(tmp_path: object) -> None:
+    code = (
+        "import numpy as np\n"
+        "from sensorhub.dsp.detector import StepDetector\n"
+        "from sensorhub.dsp import _kernels as K\n"
+        "d = StepDetector(1000, 16/32768, 2000/32768, True, False)\n"
+        "d.process(np.zeros((19, 6), np.int16), 0)\n"
+        "print(sum(K.process.stats.cache_hits.values()), sum(K.process.stats.cache_misses.values()))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    hits, misses = (int(x) for x in out.stdout.split())
+    assert hits >= 1 and misses == 0
+
+
+def test_sampling_rate_bounds() -> None:
+    with pytest.raises(ValueError, match="sampling rate"):
+        StepDetector(10, 1.0, 1.0, True, False)
+    assert math.isfinite(StepDetector(1600, 1.0, 1.0, True, False).sampling_rate_hz)
