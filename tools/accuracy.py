@@ -167,7 +167,7 @@ def adept_cadence(events: list[AnyEvent], session: Path, window_s: float = 30.0)
     acc = np.concatenate(blocks)
     fs = info.odr_hz
     strikes = np.array(sorted(e.t for e in events if isinstance(e, FootStrike)))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in range(int(len(acc) / fs // window_s)):
         t0, t1 = k * window_s, (k + 1) * window_s
         seg = acc[int(t0 * fs) : int(t1 * fs)]
@@ -241,6 +241,10 @@ def _f(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines = [
         BEGIN,
@@ -265,7 +269,8 @@ def markdown(res: dict[str, Any]) -> str:
         f"| initial contact recall | >= 99.5 % | {100 * s['ic']['recall']:.2f} % "
         f"({s['ic']['matched']}/{s['ic']['truth']}) |",
         f"| initial contact precision | >= 99.5 % | {100 * s['ic']['precision']:.2f} % |",
-        f"| initial contact median / p95 abs error | <= 3 / 10 ms | {_f(s['ic']['median_abs_ms'])} / "
+        "| initial contact median / p95 abs error | <= 3 / 10 ms | "
+        f"{_f(s['ic']['median_abs_ms'])} / "
         f"{_f(s['ic']['p95_abs_ms'])} ms (bias {_f(s['ic']['bias_ms'], '+.2f')} ms) |",
         f"| toe-off median abs error | <= 6 ms | {_f(s['to']['median_abs_ms'])} ms "
         f"(recall {100 * s['to']['recall']:.1f} %, p95 {_f(s['to']['p95_abs_ms'])} ms) |",
@@ -281,7 +286,8 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "By activity and mounting:",
         "",
-        "| group | IC recall | IC precision | IC median / p95 ms | TO median ms | impact within 10 % | strike | cadence max error |",
+        "| group | IC recall | IC precision | IC median / p95 ms | TO median ms "
+        "| impact within 10 % | strike | cadence max error |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, g in res["sim"]["groups"].items():
@@ -290,7 +296,7 @@ def markdown(res: dict[str, Any]) -> str:
             f"{_f(g['ic']['median_abs_ms'])} / {_f(g['ic']['p95_abs_ms'])} | "
             f"{_f(g['to'].get('median_abs_ms'))} | "
             f"{100 * g['impact_value']['within_10pct']:.1f} % | "
-            f"{'-' if 'strike' not in g else format(100 * g['strike']['accuracy'], '.1f') + ' %'} | "
+            f"{_pct(g.get('strike', {}).get('accuracy'))} | "
             f"{_f(g['cadence']['max_abs_error_spm'])} |"
         )
     lines += [
@@ -298,7 +304,8 @@ def markdown(res: dict[str, Any]) -> str:
         "Other rates and accelerometer-only sensors (running, shoe and shin; the "
         "targets above are for 1 kHz with a gyroscope):",
         "",
-        "| variant | IC recall | IC precision | IC median / p95 ms | TO median ms | impact within 10 % | cadence max error |",
+        "| variant | IC recall | IC precision | IC median / p95 ms | TO median ms "
+        "| impact within 10 % | cadence max error |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, g in res["sim"]["variants"].items():
@@ -324,10 +331,12 @@ def markdown(res: dict[str, Any]) -> str:
             lines.append(
                 f"- **gaitmap walking** (two shoes, 204.8 Hz, 57 motion-capture contacts; within "
                 f"the annotated span; tolerance {float(tol):.0f} ms): initial contact recall "
-                f"{100 * ic['recall']:.1f} % (target >= 98 %), precision {100 * ic['precision']:.1f} %, "
+                f"{100 * ic['recall']:.1f} % (target >= 98 %), precision "
+                f"{100 * ic['precision']:.1f} %, "
                 f"bias {_f(ic['bias_ms'], '+.1f')} ms, median |error - bias| "
                 f"{_f(ic['spread_median_abs_ms'], '.1f')} ms (target <= 15 ms), median |error| "
-                f"{_f(ic['median_abs_ms'], '.1f')} ms; toe-off recall {100 * (to['recall'] or 0):.1f} %, "
+                f"{_f(ic['median_abs_ms'], '.1f')} ms; toe-off recall "
+                f"{100 * (to['recall'] or 0):.1f} %, "
                 f"bias {_f(to['bias_ms'], '+.1f')} ms, median |error - bias| "
                 f"{_f(to['spread_median_abs_ms'], '.1f')} ms."
             )

@@ -18,7 +18,7 @@ from sensorhub.dsp import _kernels as K
 from sensorhub.dsp.detector import StepDetector
 from sensorhub.protocol import codec
 from sensorhub.protocol.codec import DataPacket
-from sensorhub.types import Mounting, Side
+from sensorhub.types import Mounting
 from tests.reference.naive_steps import detect
 
 
@@ -219,7 +219,8 @@ def test_kernel_cache_is_used_by_a_second_start(tmp_path: object) -> None:
         "from sensorhub.dsp import _kernels as K\n"
         "d = StepDetector(1000, 16/32768, 2000/32768, True, False)\n"
         "d.process(np.zeros((19, 6), np.int16), 0)\n"
-        "print(sum(K.process.stats.cache_hits.values()), sum(K.process.stats.cache_misses.values()))\n"
+        "s = K.process.stats\n"
+        "print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
