@@ -525,8 +525,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sensorhub.evaluation import evaluate, read_events, read_truth
 
-    events = read_events(args.events)
     truth = read_truth(args.truth)
+    events = read_events(args.events)
     span = None
     if args.truth_span and truth:
         span = (

@@ -34,9 +34,6 @@ STANDING_AFTER_S = 2.0  # no contact for this long (or two strides): standing
 class _Pending:
     t: float
     stride_ms: float | None
-    swing_ms: float | None
-    step_ms: float | None
-    flight_ms: float | None
     impact_g: float | None = None
     loading_rate: float | None = None
     done: bool = False
@@ -47,8 +44,9 @@ class _Foot:
     sensor: str
     side: str
     last_ic: float | None = None
-    last_to: float | None = None
     stride_s: float | None = None
+    ics: deque[float] = field(default_factory=lambda: deque(maxlen=4))
+    tos: deque[float] = field(default_factory=lambda: deque(maxlen=4))
     pending: _Pending | None = None
     contact_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
     impact_g: deque[float] = field(default_factory=lambda: deque(maxlen=20))
@@ -140,21 +138,13 @@ class Gait:
         if foot.pending is not None and not foot.pending.done:
             out.append(self._step(foot, None, None))  # no toe-off came for the last one
         foot.stride_s = ev.stride_s
-        swing = None
-        if foot.last_to is not None and foot.last_ic is not None and foot.last_to > foot.last_ic:
-            swing = (ev.t - foot.last_to) * 1000.0
         other = self._other(foot)
-        step_ms = flight_ms = None
+        step_ms = None
         if other is not None and other.last_ic is not None and 0 < ev.t - other.last_ic < 1.5:
             step_ms = (ev.t - other.last_ic) * 1000.0
-            if other.last_to is not None and other.last_to > other.last_ic - 1e-9:
-                flight_ms = (ev.t - other.last_to) * 1000.0
-            elif other.last_to is not None or self._has_gyro(other.sensor):
-                flight_ms = None
-        foot.pending = _Pending(
-            ev.t, ev.stride_s * 1000.0 if ev.stride_s else None, swing, step_ms, flight_ms
-        )
+        foot.pending = _Pending(ev.t, ev.stride_s * 1000.0 if ev.stride_s else None)
         foot.last_ic = ev.t
+        foot.ics.append(ev.t)
         if self._primary.get(foot.side) != foot.sensor:
             return out
         # cadence: steps of both feet
@@ -196,31 +186,48 @@ class Gait:
 
     def _toe_off(self, ev: ToeOff) -> list[AnyEvent]:
         foot = self._foot(ev)
-        foot.last_to = ev.t
+        foot.tos.append(ev.t)
         p = foot.pending
         if p is None or p.done:
             return []
         return [self._step(foot, ev.contact_ms, ev.strike_angle_deg)]
 
-    def _step(self, foot: _Foot, contact_ms: float | None, angle: float | None) -> AnyEvent:
+    def _step(self, foot: _Foot, contact_ms: float | None, angle: float | None) -> Step:
+        """The step that began at the pending contact, with what is known by now."""
         p = foot.pending
         assert p is not None
         p.done = True
-        step = Step(
-            t=p.t,
+        t = p.t
+        # this foot's swing: from its last toe-off after its previous contact
+        prev_ic = max((x for x in foot.ics if x < t), default=None)
+        to_before = max((x for x in foot.tos if x < t), default=None)
+        swing = None
+        if to_before is not None and (prev_ic is None or to_before > prev_ic):
+            swing = (t - to_before) * 1000.0
+        # the other foot: its last contact before this one, and that contact's toe-off
+        step_ms = flight_ms = None
+        other = self._other(foot)
+        if other is not None:
+            o_ic = max((x for x in other.ics if x < t), default=None)
+            if o_ic is not None and t - o_ic < 1.5:
+                step_ms = (t - o_ic) * 1000.0
+                o_to = min((x for x in other.tos if x > o_ic), default=None)
+                if o_to is not None:
+                    flight_ms = (t - o_to) * 1000.0
+        return Step(
+            t=t,
             sensor=foot.sensor,
             side=foot.side,
             contact_ms=contact_ms,
-            swing_ms=p.swing_ms,
+            swing_ms=swing,
             stride_ms=p.stride_ms,
-            step_ms=p.step_ms,
-            flight_ms=p.flight_ms,
+            step_ms=step_ms,
+            flight_ms=flight_ms,
             strike_angle_deg=angle,
             strike=None if angle is None else classify_strike(angle).label,
             impact_g=p.impact_g,
             loading_rate_g_per_s=p.loading_rate,
         )
-        return step
 
     def derive(self, step: Step) -> list[AnyEvent]:
         """Activity and asymmetry updates after a step (call with each Step)."""

@@ -138,3 +138,67 @@ def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message:
     assert lines[0].startswith("sensorhub") and "error:" in lines[0]
     assert message in lines[0]
     assert existing.read_bytes() == b"keep me"
+
+
+def test_replay_then_evaluate(tmp_path: Path) -> None:
+    rec = tmp_path / "run.shs"
+    assert (
+        sh(
+            "sim", "--duration", "45", "--seed", "2", "--side", "both", "--record", str(rec)
+        ).returncode
+        == 0
+    )
+    out = tmp_path / "events.jsonl"
+    r = sh("replay", str(rec), "--speed", "max", "--events-jsonl", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "footstrike" in r.stdout
+    lines = out.read_text().splitlines()
+    first = json.loads(lines[0])
+    assert list(first)[:4] == ["type", "t", "sensor", "side"]
+    types = {json.loads(x)["type"] for x in lines}
+    assert {"footstrike", "toe_off", "impact", "step", "cadence", "activity"} <= types
+    ev = sh("evaluate", "--events", str(out), "--truth", str(tmp_path / "run.truth.csv"), "--json")
+    assert ev.returncode == 0, ev.stderr
+    rep = json.loads(ev.stdout)
+    assert rep["ic"]["recall"] >= 0.995 and rep["ic"]["median_abs_ms"] <= 3.0
+    text = sh("evaluate", "--events", str(out), "--truth", str(tmp_path / "run.truth.csv"))
+    assert "initial contact" in text.stdout and "strike class" in text.stdout
+    # a second replay of the same file gives the same events
+    out2 = tmp_path / "events2.jsonl"
+    assert sh("replay", str(rec), "--events-jsonl", str(out2)).returncode == 0
+    assert out2.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["replay", "{csv}"], "is not a sensorhub session file"),
+        (
+            ["replay", "{session}", "--speed", "fast"],
+            "--speed takes 1, a factor such as 10, or max",
+        ),
+        (["replay", "{session}", "--events-jsonl", "{existing}"], "already exists"),
+        (["evaluate", "--events", "{csv}", "--truth", "{csv}"], "not a truth file"),
+        (["evaluate", "--events", "{csv}", "--truth", "{truth}"], "not a sensorhub event"),
+        (["evaluate", "--events", "/nonexistent.jsonl", "--truth", "{truth}"], "no such file"),
+    ],
+)
+def test_replay_and_evaluate_mistakes(tmp_path: Path, args: list[str], message: str) -> None:
+    src = tmp_path / "data.csv"
+    src.write_text("x,y,z\n" + "0,0,1\n" * 5)
+    existing = tmp_path / "existing.jsonl"
+    existing.write_text("keep")
+    session = tmp_path / "s.shs"
+    assert sh("sim", "--duration", "3", "--record", str(session)).returncode == 0
+    subst = {
+        "{csv}": str(src),
+        "{existing}": str(existing),
+        "{session}": str(session),
+        "{truth}": str(tmp_path / "s.truth.csv"),
+    }
+    r = sh(*[subst.get(a, a) for a in args])
+    assert r.returncode == 2, r.stdout
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert existing.read_text() == "keep"

@@ -1,0 +1,174 @@
+"""From notifications to events: clock map, sensor streams, the gait, evaluation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware_sim.gait import GaitParams
+from firmware_sim.run import SimConfig, SimulatedRun, default_config
+from sensorhub.errors import SensorhubError
+from sensorhub.evaluation import TruthRow, evaluate, match, read_events, read_truth
+from sensorhub.events import (
+    Activity,
+    Asymmetry,
+    Cadence,
+    FootStrike,
+    Impact,
+    Step,
+    ToeOff,
+    decode_json,
+    encode_json,
+)
+from sensorhub.pipeline.clock import ClockMap
+from sensorhub.pipeline.session import Processor, process_session
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+from sensorhub.types import Mounting, Side
+
+
+def simulate(cfg: SimConfig, path: Path | None = None) -> tuple[SimulatedRun, list]:  # type: ignore[type-arg]
+    run = SimulatedRun(cfg)
+    entries = [SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)]
+    proc = Processor(entries)
+    writer = SessionWriter(path, SessionHeader(time.time(), "sim", entries)) if path else None
+    events = []
+    while not run.done:
+        for d in run.poll(0.5):
+            if writer:
+                writer.write(d.t, d.sensor, d.data)
+            events += proc.feed(d.t, d.sensor, d.data)
+    for d in run.finish():
+        if writer:
+            writer.write(d.t, d.sensor, d.data)
+        events += proc.feed(d.t, d.sensor, d.data)
+    if writer:
+        writer.close()
+    return run, events
+
+
+def truth_rows(run: SimulatedRun) -> list[TruthRow]:
+    return [TruthRow(e.t_s, e.side.label, e.event, e.value, e.strike) for e in run.truth()]
+
+
+def test_clock_map_follows_drift_through_jitter() -> None:
+    rng = np.random.default_rng(0)
+    fs, ppm, offset = 1000.0, 42.0, 3.25
+    clock = ClockMap(fs)
+    for k in range(0, 600_000, 19):  # 10 minutes of packets
+        last = k + 18
+        taken = offset + last / (fs * (1 + ppm * 1e-6))
+        clock.update(last, taken + rng.uniform(0.0, 0.015))  # 0-15 ms delivery latency
+    for idx in (100_000, 400_000, 599_000):
+        truth = offset + idx / (fs * (1 + ppm * 1e-6))
+        assert abs(clock.time(idx) - truth) < 0.001
+
+
+def test_replay_gives_exactly_the_live_events(tmp_path: Path) -> None:
+    cfg = default_config(duration_s=30, seed=3, sides=(Side.LEFT, Side.RIGHT))
+    _, live = simulate(cfg, tmp_path / "s.shs")
+    replayed = process_session(SessionReader(tmp_path / "s.shs"))
+    assert [encode_json(e) for e in live] == [encode_json(e) for e in replayed]
+    assert len(live) > 100
+
+
+@pytest.mark.parametrize(
+    ("activity", "mount"),
+    [
+        ("run", Mounting.SHOE),
+        ("run", Mounting.SHIN),
+        ("walk", Mounting.SHOE),
+        ("walk", Mounting.SHIN),
+    ],
+)
+def test_targets_on_a_simulated_session(activity: str, mount: Mounting) -> None:
+    """The issue's simulator targets, on one session per activity and mounting."""
+    cfg = default_config(
+        activity=activity, mount=mount, duration_s=75, seed=11, sides=(Side.LEFT, Side.RIGHT)
+    )
+    run, events = simulate(cfg)
+    rep = evaluate(events, truth_rows(run))
+    assert rep["ic"]["recall"] >= 0.995 and rep["ic"]["precision"] >= 0.995
+    assert rep["ic"]["median_abs_ms"] <= 3.0 and rep["ic"]["p95_abs_ms"] <= 10.0
+    assert rep["to"]["median_abs_ms"] <= 6.0
+    assert rep["impact_value"]["within_10pct"] >= 0.95
+    assert rep["cadence"]["max_abs_error_spm"] <= 1.0
+    if mount == Mounting.SHOE:
+        assert rep["strike"]["accuracy"] >= 0.95
+
+
+def test_derived_events() -> None:
+    gait = GaitParams(asymmetry=0.08, run_cadence_spm=176)
+    cfg = default_config(
+        duration_s=60, seed=6, sides=(Side.LEFT, Side.RIGHT), gait=gait, cadence_spm=176
+    )
+    run, events = simulate(cfg)
+    types = {type(e) for e in events}
+    assert {FootStrike, Impact, ToeOff, Step, Cadence, Activity, Asymmetry} <= types
+    states = [e.state for e in events if isinstance(e, Activity)]
+    assert states == ["standing", "running", "standing"]
+    cad = [e.cadence_spm for e in events if isinstance(e, Cadence) and 10 < e.t < 50]
+    assert abs(float(np.median(cad)) - 176) < 2.0
+    steps = [e for e in events if isinstance(e, Step) and 10 < e.t < 50]
+    assert all(s.contact_ms and 150 < s.contact_ms < 350 for s in steps)
+    assert all(s.flight_ms is not None and s.flight_ms > 0 for s in steps)
+    found = np.median([s.strike_angle_deg for s in steps if s.strike_angle_deg is not None])
+    true = np.median([e.angle_deg for e in run.truth() if e.event == "ic" and 10 < e.t_s < 50])
+    assert abs(found - true) < 1.0
+    # the simulated right leg is 8 % slower and harder: the symmetry index says so
+    last = [e for e in events if isinstance(e, Asymmetry)][-1]
+    assert last.contact_si_pct is not None and last.contact_si_pct > 3
+    assert last.impact_si_pct is not None and last.impact_si_pct > 3
+    assert last.step_time_si_pct is not None and last.step_time_si_pct > 3
+
+
+def test_one_sensor_counts_both_feet() -> None:
+    cfg = default_config(duration_s=60, seed=7, sides=(Side.RIGHT,), cadence_spm=166)
+    _, events = simulate(cfg)
+    cad = [e.cadence_spm for e in events if isinstance(e, Cadence) and 10 < e.t < 50]
+    assert abs(float(np.median(cad)) - 166) < 2.0
+
+
+def test_walking_is_walking() -> None:
+    cfg = default_config(activity="walk", duration_s=40, seed=2, mount=Mounting.SHIN)
+    _, events = simulate(cfg)
+    states = [e.state for e in events if isinstance(e, Activity)]
+    assert states == ["standing", "walking", "standing"]
+
+
+def test_event_json_is_stable() -> None:
+    e = Step(t=1.25, sensor="SH-L", side="left", contact_ms=240.0, strike="rearfoot")
+    assert encode_json(e).startswith(b'{"type":"step","t":1.25,"sensor":"SH-L","side":"left",')
+    assert decode_json(encode_json(e)) == e
+
+
+def test_match_is_one_to_one() -> None:
+    assert match([1.0, 2.0], [1.01, 1.02, 2.5], 0.05) == [(0, 0)]
+    assert match([1.0, 1.03], [1.02], 0.05) == [(1, 0)]
+    assert match([], [1.0], 0.05) == []
+
+
+def test_evaluate_reports_bias_and_misses() -> None:
+    truth = [TruthRow(float(t), "left", "ic") for t in range(1, 11)]
+    events = [FootStrike(t=t + 0.004, sensor="a", side="left") for t in range(1, 10)]
+    events.append(FootStrike(t=5.5, sensor="a", side="left"))
+    rep = evaluate(events, truth)  # type: ignore[arg-type]
+    ic = rep["ic"]
+    assert (ic["matched"], ic["missed"], ic["extra"]) == (9, 1, 1)
+    assert ic["bias_ms"] == pytest.approx(4.0)
+
+
+def test_bad_truth_and_event_files(tmp_path: Path) -> None:
+    bad = tmp_path / "t.csv"
+    bad.write_text("time,foot\n1,left\n")
+    with pytest.raises(SensorhubError, match="not a truth file: no column event, side, t_s"):
+        read_truth(bad)
+    bad.write_text("t_s,side,event\n1.0,left,heelstrike\n")
+    with pytest.raises(SensorhubError, match="line 2: event 'heelstrike' is not ic, to or impact"):
+        read_truth(bad)
+    ev = tmp_path / "e.jsonl"
+    ev.write_text('{"type": "footstrike"}\n')
+    with pytest.raises(SensorhubError, match="line 1: not a sensorhub event"):
+        read_events(ev)
