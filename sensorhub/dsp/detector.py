@@ -183,9 +183,9 @@ class StepDetector:
         events: list[DetectorEvent] = []
         done = 0
         total = samples.shape[0]
-        while done < total:
+        while True:
             n, used = K.process(
-                samples[done:],
+                samples if done == 0 else samples[done:],
                 self.acc_scale_g,
                 self.gyro_scale_dps,
                 first_index + done,
@@ -196,7 +196,9 @@ class StepDetector:
                 self._ring_e,
                 self._out,
             )
-            for r in self._out[:n].tolist():
-                events.append(DetectorEvent(int(r[0]), r[1], r[2], tuple(r[3:])))
+            if n:
+                for r in self._out[:n].tolist():
+                    events.append(DetectorEvent(int(r[0]), r[1], r[2], tuple(r[3:])))
             done += used
-        return events
+            if done >= total:
+                return events

@@ -85,6 +85,7 @@ class Gait:
         self._candidate = ""
         self._candidate_n = 0
         self._step_count = 0
+        self._standing_at = float("inf")  # session time at which no contact means standing
 
     # ------------------------------------------------------------------ helpers
     def _foot(self, ev: AnyEvent) -> _Foot:
@@ -121,16 +122,11 @@ class Gait:
         """Time has reached ``now`` (session seconds): notice when the runner stops."""
         if not self._state:
             return self._set_state(now, "standing")
-        if self._state == "standing":
+        if self._state == "standing" or now <= self._standing_at:
             return []
-        last = max((f.last_ic for f in self._feet.values() if f.last_ic is not None), default=None)
-        strides = [f.stride_s for f in self._feet.values() if f.stride_s]
-        limit = max(STANDING_AFTER_S, 2 * max(strides)) if strides else STANDING_AFTER_S
-        if last is not None and now - last > limit:
-            self._steps.clear()
-            self._candidate, self._candidate_n = "", 0
-            return self._set_state(last + limit, "standing")
-        return []
+        self._steps.clear()
+        self._candidate, self._candidate_n = "", 0
+        return self._set_state(self._standing_at, "standing")
 
     def _footstrike(self, ev: FootStrike) -> list[AnyEvent]:
         out: list[AnyEvent] = []
@@ -145,6 +141,9 @@ class Gait:
         foot.pending = _Pending(ev.t, ev.stride_s * 1000.0 if ev.stride_s else None)
         foot.last_ic = ev.t
         foot.ics.append(ev.t)
+        strides = [f.stride_s for f in self._feet.values() if f.stride_s]
+        limit = max(STANDING_AFTER_S, 2 * max(strides)) if strides else STANDING_AFTER_S
+        self._standing_at = ev.t + limit
         if self._primary.get(foot.side) != foot.sensor:
             return out
         # cadence: steps of both feet

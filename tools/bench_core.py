@@ -1,0 +1,266 @@
+"""Speed of the signal core on a one-hour 1 kHz recording.
+
+    python -m tools.bench_core [--minutes 60] [--json] [--write docs/benchmarks.md]
+                               [--gaitmap-python .bench-venv/bin/python]
+
+Measures on one core: samples/s of the whole decode + stream assembly + detect path (a
+replay of the recording), the cost per notification (19 samples) with its median and
+99th percentile, start-up to the first processed packet with a warm numba cache, the slow
+pure-Python reference on the same data, and, as a peer, gaitmap's offline event detection
+(HerzerEventDetection, MIT) on the same hour.  gaitmap is not a dependency of sensorhub:
+install it in a separate environment, e.g.
+``python -m venv .bench-venv && .bench-venv/bin/pip install gaitmap``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware_sim.run import SimulatedRun, default_config
+from sensorhub.pipeline.session import Processor
+from sensorhub.protocol import codec
+from sensorhub.protocol.codec import DataPacket
+from sensorhub.recording import SensorEntry
+
+BEGIN = "<!-- bench_core:begin -->"
+END = "<!-- bench_core:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_session(minutes: float) -> tuple[SimulatedRun, list[tuple[float, int, bytes]]]:
+    run = SimulatedRun(default_config(duration_s=minutes * 60, seed=0))
+    recs: list[tuple[float, int, bytes]] = []
+    while not run.done:
+        recs += [(d.t, d.sensor, d.data) for d in run.poll(5.0)]
+    recs += [(d.t, d.sensor, d.data) for d in run.finish()]
+    return run, recs
+
+
+def whole_path(run: SimulatedRun, recs: list[tuple[float, int, bytes]]) -> dict[str, Any]:
+    entries = [SensorEntry.from_info(0, run.sensors[0].info())]
+    samples = sum(codec.decode(d)[0].count for _, _, d in recs if d[1] == 1)  # type: ignore[union-attr]
+    proc = Processor(entries)
+    proc.warm_up()
+    t0 = time.perf_counter()
+    n_events = 0
+    for t, s, d in recs:
+        n_events += len(proc.feed(t, s, d))
+    total = time.perf_counter() - t0
+    proc = Processor(entries)
+    proc.warm_up()
+    per: list[float] = []
+    clock = time.perf_counter_ns
+    for t, s, d in recs:
+        c0 = clock()
+        proc.feed(t, s, d)
+        per.append((clock() - c0) / 1000.0)
+    return {
+        "notifications": len(recs),
+        "samples": samples,
+        "events": n_events,
+        "seconds": total,
+        "samples_per_s": samples / total,
+        "per_notification_us_median": statistics.median(per),
+        "per_notification_us_p99": float(np.percentile(per, 99)),
+    }
+
+
+STARTUP = textwrap.dedent(
+    """
+    import time
+    t0 = time.perf_counter()
+    import sys
+    from firmware_sim.run import SimulatedRun, default_config
+    from sensorhub.pipeline.session import Processor
+    from sensorhub.recording import SensorEntry
+    run = SimulatedRun(default_config(duration_s=2, seed=0))
+    notes = run.poll(0.1)
+    t1 = time.perf_counter()
+    proc = Processor([SensorEntry.from_info(0, run.sensors[0].info())])
+    proc.warm_up()
+    for d in notes:
+        proc.feed(d.t, d.sensor, d.data)
+    t2 = time.perf_counter()
+    print(t2 - t1, t2 - t0 - (t1 - t0))
+    """
+)
+
+
+def startup() -> dict[str, float]:
+    """Start-up (processor creation, warm-up, first packet) in a fresh interpreter."""
+    runs = []
+    for _ in range(3):  # the first run fills the cache if it is cold
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        runs.append(float(out.stdout.split()[0]))
+    return {"cold_or_first_s": runs[0], "warm_cache_s": min(runs[1:])}
+
+
+def reference(
+    run: SimulatedRun, recs: list[tuple[float, int, bytes]], seconds: float = 30.0
+) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    from tests.reference.naive_steps import detect
+
+    from sensorhub.dsp.detector import StepDetector
+
+    info = run.sensors[0].info()
+    blocks = []
+    n = 0
+    for _, _, d in recs:
+        msg, _ = codec.decode(d)
+        if isinstance(msg, DataPacket):
+            blocks.append((msg.first_index, msg.samples))
+            n += msg.count
+            if n >= seconds * info.odr_hz:
+                break
+    det = StepDetector(info.odr_hz, info.acc_scale_g, info.gyro_scale_dps, True, False)
+    t0 = time.perf_counter()
+    detect(blocks, info.acc_scale_g, info.gyro_scale_dps, det._p)
+    took = time.perf_counter() - t0
+    return {"samples": n, "seconds": took, "samples_per_s": n / took}
+
+
+GAITMAP = textwrap.dedent(
+    """
+    import sys, time, json
+    import numpy as np, pandas as pd
+    from gaitmap.event_detection import HerzerEventDetection
+    d = np.load(sys.argv[1])
+    cols = ["acc_pa", "acc_ml", "acc_si", "gyr_pa", "gyr_ml", "gyr_si"]
+    data = pd.DataFrame(d["imu"], columns=cols)
+    strides = pd.DataFrame(d["strides"], columns=["start", "end"])
+    strides.index.name = "s_id"
+    ed = HerzerEventDetection()
+    t0 = time.perf_counter()
+    ed.detect(data, strides, sampling_rate_hz=float(d["fs"]))
+    took = time.perf_counter() - t0
+    print(json.dumps({"seconds": took, "strides": len(strides),
+                      "events": int(len(ed.min_vel_event_list_))}))
+    """
+)
+
+
+def gaitmap(
+    run: SimulatedRun, recs: list[tuple[float, int, bytes]], python: Path | None
+) -> dict[str, Any]:
+    if python is None or not python.exists():
+        return {
+            "skipped": "gaitmap not installed; python -m venv .bench-venv && "
+            ".bench-venv/bin/pip install gaitmap, then --gaitmap-python "
+            ".bench-venv/bin/python"
+        }
+    sensor = run.sensors[0]
+    info = sensor.info()
+    rows = [codec.decode(d)[0] for _, _, d in recs if d[1] == 1]
+    raw = np.concatenate([m.samples for m in rows if isinstance(m, DataPacket)]).astype(float)
+    acc = raw[:, :3] * info.acc_scale_g * 9.81
+    gyr = raw[:, 3:] * info.gyro_scale_dps
+    # back into the foot frame gaitmap expects (x forward, y left, z up -> pa, ml, si)
+    imu = np.hstack([acc @ sensor.mount.T, gyr @ sensor.mount.T])
+    fs = info.odr_hz
+    to = sorted(e.t_s for e in run.truth() if e.event == "to")
+    strides = np.array(
+        [
+            [round(a * fs), round(b * fs)]
+            for a, b in zip(to, to[1:], strict=False)
+            if 0.3 < b - a < 2.0 and b * fs < len(imu)
+        ]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.npz"
+        np.savez(path, imu=imu, strides=strides, fs=fs)
+        out = subprocess.run(
+            [str(python), "-c", GAITMAP, str(path)], capture_output=True, text=True, check=False
+        )
+    if out.returncode != 0:
+        return {"skipped": "gaitmap failed: " + out.stderr.strip().splitlines()[-1]}
+    res: dict[str, Any] = json.loads(out.stdout)
+    res["samples"] = len(imu)
+    res["samples_per_s"] = len(imu) / res["seconds"]
+    return res
+
+
+def markdown(r: dict[str, Any]) -> str:
+    w, s, ref, gm = r["whole"], r["startup"], r["reference"], r["gaitmap"]
+    lines = [
+        BEGIN,
+        f"Measured by `{r['command']}` ({r['machine']}); one core, {r['minutes']:g} min of "
+        "one simulated 1 kHz shoe sensor (running), replayed from memory.",
+        "",
+        "| what | target | result |",
+        "|---|---|---|",
+        f"| whole decode + assembly + detect path | >= 20 M samples/s | "
+        f"{w['samples_per_s'] / 1e6:.2f} M samples/s ({w['samples']:,} samples, "
+        f"{w['notifications']:,} notifications in {w['seconds']:.2f} s) |",
+        f"| per notification (19 samples) | <= 5 us median | median "
+        f"{w['per_notification_us_median']:.2f} us, p99 {w['per_notification_us_p99']:.2f} us |",
+        f"| start-up to first processed packet, warm numba cache | - | "
+        f"{s['warm_cache_s'] * 1000:.0f} ms (first run in a fresh checkout: "
+        f"{s['cold_or_first_s']:.1f} s, compiling) |",
+        f"| pure-Python reference (`tests/reference/naive_steps.py`) | - | "
+        f"{ref['samples_per_s'] / 1e3:.1f} k samples/s: the numba path is "
+        f"{w['samples_per_s'] / ref['samples_per_s']:.0f}x faster |",
+    ]
+    if "skipped" in gm:
+        lines.append(f"| gaitmap HerzerEventDetection (peer) | >= 50x slower | {gm['skipped']} |")
+    else:
+        lines.append(
+            f"| gaitmap HerzerEventDetection (peer), event detection only, given the strides "
+            f"| sensorhub >= 50x faster | {gm['samples_per_s'] / 1e6:.2f} M samples/s "
+            f"({gm['seconds']:.1f} s for {gm['strides']} strides): sensorhub's whole path is "
+            f"{w['samples_per_s'] / gm['samples_per_s']:.1f}x faster |"
+        )
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", type=Path)
+    ap.add_argument("--gaitmap-python", type=Path, default=ROOT / ".bench-venv" / "bin" / "python")
+    args = ap.parse_args()
+    run, recs = make_session(args.minutes)
+    res: dict[str, Any] = {
+        "command": "python -m tools.bench_core " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "minutes": args.minutes,
+        "whole": whole_path(run, recs),
+        "startup": startup(),
+        "reference": reference(run, recs),
+        "gaitmap": gaitmap(run, recs, args.gaitmap_python),
+    }
+    print(json.dumps(res, indent=2) if args.json else markdown(res))
+    if args.write:
+        text = args.write.read_text()
+        block = markdown(res)
+        if BEGIN in text:
+            text = re.sub(
+                re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S
+            )
+        else:
+            text += "\n## Signal core\n\n" + block + "\n"
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
