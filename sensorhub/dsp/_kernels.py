@@ -376,10 +376,19 @@ def process(
     if first_index != int(st[S_NEXT]):
         _reset_stretch(st, first_index)
     b0, b1, b2, a1, a2 = p[P_B0], p[P_B1], p[P_B2], p[P_A1], p[P_A2]
+    every = int(p[P_AXIS_EVERY])
+    cov_alpha = p[P_COV_ALPHA]
+    decay = p[P_LEVEL_DECAY]
+    quiet2 = p[P_QUIET_DPS] * p[P_QUIET_DPS]
+    # the high-pass filter state lives in locals inside the loop (the hot path)
+    hx1, hx2, hy1, hy2 = st[S_HP], st[S_HP + 1], st[S_HP + 2], st[S_HP + 3]
+    ix1, ix2, iy1, iy2 = st[S_HP + 4], st[S_HP + 5], st[S_HP + 6], st[S_HP + 7]
+    zx1, zx2, zy1, zy2 = st[S_HP + 8], st[S_HP + 9], st[S_HP + 10], st[S_HP + 11]
     n = raw.shape[0]
+    jj = 0
     for jj in range(n):
         if n_out >= cap:
-            return n_out, jj
+            break
         i = first_index + jj
         j = i & mask
         ax = raw[jj, 0] * acc_scale
@@ -393,24 +402,18 @@ def process(
             gx = gy = gz = 0.0
         if st[S_INIT] == 0:
             # prime the filter as if this sample had always been there: no transient
-            for c in range(3):
-                v = ax if c == 0 else (ay if c == 1 else az)
-                st[S_HP + 4 * c] = v
-                st[S_HP + 4 * c + 1] = v
-                st[S_HP + 4 * c + 2] = 0.0
-                st[S_HP + 4 * c + 3] = 0.0
+            hx1 = hx2 = ax
+            ix1 = ix2 = ay
+            zx1 = zx2 = az
+            hy1 = hy2 = iy1 = iy2 = zy1 = zy2 = 0.0
             st[S_INIT] = 1.0
-        e2 = 0.0
-        for c in range(3):
-            x = ax if c == 0 else (ay if c == 1 else az)
-            h = S_HP + 4 * c
-            y = b0 * x + b1 * st[h] + b2 * st[h + 1] - a1 * st[h + 2] - a2 * st[h + 3]
-            st[h + 1] = st[h]
-            st[h] = x
-            st[h + 3] = st[h + 2]
-            st[h + 2] = y
-            e2 += y * y
-        e = math.sqrt(e2)
+        yx = b0 * ax + b1 * hx1 + b2 * hx2 - a1 * hy1 - a2 * hy2
+        hx2, hx1, hy2, hy1 = hx1, ax, hy1, yx
+        yy = b0 * ay + b1 * ix1 + b2 * ix2 - a1 * iy1 - a2 * iy2
+        ix2, ix1, iy2, iy1 = ix1, ay, iy1, yy
+        yz = b0 * az + b1 * zx1 + b2 * zx2 - a1 * zy1 - a2 * zy2
+        zx2, zx1, zy2, zy1 = zx1, az, zy1, yz
+        e = math.sqrt(yx * yx + yy * yy + yz * yz)
         ring_acc[j, 0] = ax
         ring_acc[j, 1] = ay
         ring_acc[j, 2] = az
@@ -421,19 +424,19 @@ def process(
         st[S_NEXT] = i + 1
         gmag2 = gx * gx + gy * gy + gz * gz
         if has_gyro:
-            if i % int(p[P_AXIS_EVERY]) == 0:
+            if i % every == 0:
                 _iterate_axis(st)
-            al = p[P_COV_ALPHA]
+            al = cov_alpha
             st[S_COV] += al * (gx * gx - st[S_COV])
             st[S_COV + 1] += al * (gx * gy - st[S_COV + 1])
             st[S_COV + 2] += al * (gx * gz - st[S_COV + 2])
             st[S_COV + 3] += al * (gy * gy - st[S_COV + 3])
             st[S_COV + 4] += al * (gy * gz - st[S_COV + 4])
             st[S_COV + 5] += al * (gz * gz - st[S_COV + 5])
-        st[S_LEVEL] *= p[P_LEVEL_DECAY]
-        amag = math.sqrt(ax * ax + ay * ay + az * az)
-        quiet_dps = p[P_QUIET_DPS]
-        if abs(amag - 1.0) < 0.05 and e < 0.05 and gmag2 < quiet_dps * quiet_dps:
+        st[S_LEVEL] *= decay
+        amag2 = ax * ax + ay * ay + az * az
+        # still: |a| within 5 % of 1 g, no impact, hardly turning
+        if 0.9025 < amag2 < 1.1025 and e < 0.05 and gmag2 < quiet2:
             st[S_QUIET_N] += 1.0
         else:
             st[S_QUIET_N] = 0.0
@@ -554,4 +557,9 @@ def process(
                 st[S_TO_BEST] = -1e300
                 st[S_TO_BEST_IDX] = -1.0
             st[S_LAST_IC] = ic
-    return n_out, n
+    else:
+        jj = n
+    st[S_HP], st[S_HP + 1], st[S_HP + 2], st[S_HP + 3] = hx1, hx2, hy1, hy2
+    st[S_HP + 4], st[S_HP + 5], st[S_HP + 6], st[S_HP + 7] = ix1, ix2, iy1, iy2
+    st[S_HP + 8], st[S_HP + 9], st[S_HP + 10], st[S_HP + 11] = zx1, zx2, zy1, zy2
+    return n_out, jj

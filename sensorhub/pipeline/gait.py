@@ -87,6 +87,16 @@ class Gait:
         self._step_count = 0
         self._standing_at = float("inf")  # session time at which no contact means standing
 
+    @property
+    def state(self) -> str:
+        """Current activity ("" before the first tick)."""
+        return self._state
+
+    @property
+    def standing_at(self) -> float:
+        """Session time after which, without a new contact, the runner is standing."""
+        return self._standing_at
+
     # ------------------------------------------------------------------ helpers
     def _foot(self, ev: AnyEvent) -> _Foot:
         foot = self._feet.get(ev.sensor)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
+
 from sensorhub.dsp.detector import DetectorParams
 from sensorhub.events import AnyEvent, Step
 from sensorhub.pipeline.gait import Gait
 from sensorhub.pipeline.stream import SensorStream
+from sensorhub.protocol import spec
 from sensorhub.recording import SensorEntry, SessionReader
 
 
@@ -16,24 +20,25 @@ class Processor:
     """All sensors of one runner: per-sensor streams and the gait on top.
 
     ``feed(t, sensor, data)`` takes notifications in arrival order and returns the events
-    they complete, in the order they become known.
+    they complete, in the order they become known.  ``replay(reader)`` gives the same
+    events for a whole recording, processing each sensor's notifications in one batch.
     """
 
     def __init__(
         self, sensors: Iterable[SensorEntry], params: DetectorParams | None = None
     ) -> None:
+        self.params = params
         self.streams: dict[int, SensorStream] = {}
+        self._by_name: dict[str, SensorStream] = {}
         for entry in sensors:
-            self.add_sensor(entry, params)
+            self.add_sensor(entry)
         self.gait = Gait(self._has_gyro)
-        self._by_name = {s.name: s for s in self.streams.values()}
 
-    def add_sensor(self, entry: SensorEntry, params: DetectorParams | None = None) -> None:
+    def add_sensor(self, entry: SensorEntry) -> None:
         info = entry.info
         name = entry.name or info.name or f"sensor{entry.index}"
-        self.streams[entry.index] = SensorStream(name, info, params)
-        if hasattr(self, "_by_name"):
-            self._by_name[name] = self.streams[entry.index]
+        self.streams[entry.index] = SensorStream(name, info, self.params)
+        self._by_name[name] = self.streams[entry.index]
 
     def _has_gyro(self, name: str) -> bool | None:
         s = self._by_name.get(name)
@@ -42,8 +47,7 @@ class Processor:
     def warm_up(self) -> None:
         """Compile every kernel specialisation the session will use."""
         for s in self.streams.values():
-            s.warm_up(True)
-            s.warm_up(False)
+            s.warm_up()
 
     def feed(self, t: float, sensor: int, data: bytes | bytearray | memoryview) -> list[AnyEvent]:
         stream = self.streams.get(sensor)
@@ -63,11 +67,73 @@ class Processor:
             if isinstance(d, Step):
                 out += self.gait.derive(d)
 
+    # ------------------------------------------------------------------ replay
+    def replay(self, reader: SessionReader) -> list[AnyEvent]:
+        """Every event of a recorded session, exactly as ``feed`` would have given them."""
+        buf = reader.buffer
+        heads, sensors, offs, lens = reader.index()
+        n = len(offs)
+        times = buf[heads[:, None] + np.arange(8)].copy().view("<f8").ravel()
+        kind = np.where(lens > 1, buf[np.minimum(offs + 1, len(buf) - 1)], 0)
+        now = np.full(n, np.nan)
+        rows: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], SensorStream]] = []
+        for index, stream in self.streams.items():
+            mine = np.nonzero(sensors == index)[0]
+            status_rec = mine[kind[mine] == spec.Kind.STATUS]
+            data_rec = mine[kind[mine] != spec.Kind.STATUS]
+            for k in status_rec:  # battery only; they make no events
+                stream.feed(float(times[k]), buf[offs[k] : offs[k] + lens[k]].tobytes())
+            r, _, s_now = stream.feed_batch(buf, offs[data_rec], lens[data_rec], times[data_rec])
+            now[data_rec] = s_now
+            # a status record leaves the stream's time where its last data left it
+            own = np.full(len(mine), np.nan)
+            own[np.isin(mine, data_rec)] = s_now
+            valid = np.where(~np.isnan(own), np.arange(len(own)), -1)
+            fill = np.maximum.accumulate(valid) if len(valid) else valid
+            now[mine] = np.where(fill >= 0, own[np.maximum(fill, 0)], np.nan)
+            rows.append((r, data_rec[r[:, -1].astype(np.int64)], stream))
+        # events of all sensors in arrival order, ticking the gait where the live path would
+        events: list[AnyEvent] = []
+        for r, _, stream in rows:
+            events += stream.convert(r)
+        positions = np.concatenate([pos for _, pos, _ in rows]) if rows else np.zeros(0, int)
+        order = np.argsort(positions, kind="stable")  # same record: in the kernel's order
+        out: list[AnyEvent] = []
+        done = 0  # records whose tick has been taken
+        with np.errstate(invalid="ignore"):
+            reach = np.fmax.accumulate(now) if n else now  # latest time reached so far
+
+        def ticks_until(stop: int) -> None:
+            nonlocal done
+            while done < stop:
+                if self.gait.state == "standing" or (
+                    self.gait.state and not reach[stop - 1] > self.gait.standing_at
+                ):
+                    done = stop
+                    return
+                seg = now[done:stop]
+                if self.gait.state == "":
+                    hit = np.nonzero(~np.isnan(seg))[0]
+                else:
+                    with np.errstate(invalid="ignore"):
+                        hit = np.nonzero(seg > self.gait.standing_at)[0]
+                if not len(hit):
+                    done = stop
+                    return
+                q = done + int(hit[0])
+                out.extend(self.gait.tick(float(now[q])))
+                done = q + 1
+
+        for k in order.tolist():
+            ticks_until(int(positions[k]))
+            ev = events[k]
+            out.append(ev)
+            self._derive(ev, out)
+        # every record's own tick comes after its events
+        ticks_until(n)
+        return out
+
 
 def process_session(reader: SessionReader, params: DetectorParams | None = None) -> list[AnyEvent]:
     """Every event of a recorded session, as a live run would have produced them."""
-    proc = Processor(reader.sensors, params)
-    events: list[AnyEvent] = []
-    for rec in reader.records():
-        events += proc.feed(rec.t, rec.sensor, rec.data)
-    return events
+    return Processor(reader.sensors, params).replay(reader)

@@ -1,20 +1,28 @@
-"""One sensor's stream: decode, assemble, detect, and emit events in session time."""
+"""One sensor's stream: decode, assemble, time and detect, and emit events.
+
+The work happens in one numba kernel (``dsp._stream.feed_packets``): called with a single
+notification on the live path and with all of a sensor's notifications on replay, so the
+two give exactly the same events.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from sensorhub.dsp import _kernels as K
+from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams, StepDetector
-from sensorhub.errors import ProtocolError, SensorhubError
+from sensorhub.errors import SensorhubError
 from sensorhub.events import AnyEvent, FootStrike, Impact, ToeOff
-from sensorhub.pipeline.assembly import DUPLICATE, LATE, SequenceTracker
-from sensorhub.pipeline.clock import ClockMap
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DataPacket, DeviceInfo, StatusPacket
 from sensorhub.types import Mounting
+
+OUT_ROWS = 256
+BATCH_OUT_ROWS = 4096
 
 
 class SensorStream:
@@ -39,15 +47,61 @@ class SensorStream:
         self.info = info
         self.side = info.side.label
         self.params = params
-        self.tracker = SequenceTracker()
-        self.clock = ClockMap(info.odr_hz)
         self.detector: StepDetector | None = None
-        self.corrupt = 0
         self.battery_pct: int | None = None
-        self.last_index = -1  # last sample processed
-        self._last_row: np.ndarray | None = None
-        self.bridged_samples = 0
+        self.bridge_max = min(S.BRIDGE_ROWS - 1, int(self.BRIDGE_MAX_S * info.odr_hz))
+        self._period = 1.0 / info.odr_hz
+        self._trk = S.new_tracker()
+        self._recent = np.zeros(S.N_RECENT, np.int64)
+        self._clk = S.new_clock(info.odr_hz)
+        self._minima = np.zeros((S.N_MINIMA, 2))
+        self._last_row = np.zeros(6)
+        self._scratch = np.zeros((spec.MAX_SAMPLES_ACC, 6), np.int16)
+        self._bridge = np.zeros((S.BRIDGE_ROWS, 6), np.int16)
+        self._meta = np.zeros(6, np.int64)
+        self._obs = np.zeros(4, np.int64)
+        self._out = np.zeros((OUT_ROWS, S.N_OUT))
+        self._off1 = np.zeros(1, np.int64)
+        self._len1 = np.zeros(1, np.int64)
+        self._arr1 = np.zeros(1)
+        self._status1 = np.zeros(1, np.int8)
+        self._now1 = np.zeros(1)
 
+    # ------------------------------------------------------------------ state views
+    @property
+    def last_index(self) -> int:
+        return int(self._trk[S.T_LAST_INDEX])
+
+    @property
+    def corrupt(self) -> int:
+        return int(self._trk[S.T_CORRUPT])
+
+    @property
+    def bridged_samples(self) -> int:
+        return int(self._trk[S.T_BRIDGED])
+
+    @property
+    def missing_samples(self) -> int:
+        return int(self._trk[S.T_MISSING_SAMPLES])
+
+    @property
+    def duplicates(self) -> int:
+        return int(self._trk[S.T_DUPLICATES])
+
+    @property
+    def has_gyro(self) -> bool | None:
+        """Whether the sensor sends gyroscope data (None before its first data packet)."""
+        return None if self.detector is None else self.detector.has_gyro
+
+    def now(self) -> float:
+        """Session time of the last processed sample."""
+        return S.clock_time(self._clk, float(self.last_index)) if self.last_index >= 0 else 0.0
+
+    def time_of(self, index: float) -> float:
+        """Session time of a (fractional) sample index, as the clock map knows it now."""
+        return S.clock_time(self._clk, index)
+
+    # ------------------------------------------------------------------- detector
     def _make_detector(self, has_gyro: bool) -> StepDetector:
         return StepDetector(
             self.info.odr_hz,
@@ -59,95 +113,174 @@ class SensorStream:
             params=self.params,
         )
 
-    def warm_up(self, has_gyro: bool = True) -> None:
-        """Compile the kernel with the runtime types before the first packet."""
-        det = self._make_detector(has_gyro)
-        det.process(np.zeros((spec.MAX_SAMPLES_IMU, 6 if has_gyro else 3), np.int16), 0)
-
-    def feed(self, arrival_t: float, data: bytes | bytearray | memoryview) -> list[AnyEvent]:
-        """One notification as received; the events it completes."""
+    def _ensure_detector(self, data: bytes | bytearray | memoryview) -> bool:
+        """Create the detector from the first valid data packet (it says gyro or not)."""
+        if self.detector is not None:
+            return True
         try:
             msg, _ = codec.decode(data)
-        except (ProtocolError, SensorhubError):
-            self.corrupt += 1
-            return []
-        if isinstance(msg, StatusPacket):
-            self.battery_pct = msg.battery_pct
-            return []
+        except SensorhubError:
+            return False
         if not isinstance(msg, DataPacket):
-            return []
-        obs = self.tracker.observe(msg.seq, msg.first_index, msg.count)
-        if obs.kind in (DUPLICATE, LATE):
-            return []
-        last = obs.sample + msg.count - 1
-        self.clock.update(last, arrival_t)
-        if self.detector is None:
-            self.detector = self._make_detector(msg.has_gyro)
-        raw = []
-        missing = obs.sample - (self.last_index + 1)
-        if (
-            self._last_row is not None
-            and 0 < missing <= self.BRIDGE_MAX_S * self.info.odr_hz
-            and self._last_row.shape[0] == msg.samples.shape[1]
-        ):
-            frac = np.arange(1, missing + 1)[:, None] / (missing + 1)
-            fill = self._last_row + frac * (msg.samples[0].astype(float) - self._last_row)
-            raw += self.detector.process(np.rint(fill).astype(np.int16), self.last_index + 1)
-            self.bridged_samples += missing
-        raw += self.detector.process(msg.samples, obs.sample)
-        self._last_row = msg.samples[-1].astype(float)
-        self.last_index = last
-        return self._convert(raw)
+            return False
+        self.detector = self._make_detector(msg.has_gyro)
+        return True
 
-    def now(self) -> float:
-        """Session time of the last processed sample."""
-        return self.clock.time(self.last_index) if self.last_index >= 0 else 0.0
+    def warm_up(self) -> None:
+        """Compile the kernels with the runtime types before the first packet."""
+        for gyro in (True, False):
+            twin = SensorStream(self.name, self.info, self.params)
+            samples = np.zeros(
+                (spec.MAX_SAMPLES_IMU if gyro else spec.MAX_SAMPLES_ACC, 6 if gyro else 3), np.int16
+            )
+            flags = 0 if gyro else spec.FLAG_NO_GYRO
+            twin.feed(0.0, codec.encode_data(0, 0, 0, samples, flags))
+            twin.feed(0.1, memoryview(codec.encode_data(2, 2 * len(samples), 0, samples, flags)))
 
-    def _convert(self, raw: list) -> list[AnyEvent]:  # type: ignore[type-arg]
+    # ------------------------------------------------------------------ live path
+    def feed(self, arrival_t: float, data: bytes | bytearray | memoryview) -> list[AnyEvent]:
+        """One notification as received; the events it completes."""
+        if len(data) > 1 and data[1] == spec.Kind.STATUS:
+            try:
+                msg, _ = codec.decode(data)
+            except SensorhubError:
+                self._trk[S.T_CORRUPT] += 1.0
+                return []
+            if isinstance(msg, StatusPacket):
+                self.battery_pct = msg.battery_pct
+            return []
+        if not self._ensure_detector(data):
+            if (len(data) > 1 and data[1] == spec.Kind.DATA) or len(data) < 2:
+                self._trk[S.T_CORRUPT] += 1.0
+            return []
+        self._off1[0] = 0
+        self._len1[0] = len(data)
+        self._arr1[0] = arrival_t
+        n = self._run(
+            np.frombuffer(data, np.uint8),
+            self._off1,
+            self._len1,
+            self._arr1,
+            self._status1,
+            self._now1,
+            self._out,
+        )
+        return self._convert(self._out[:n]) if n else []
+
+    def _run(
+        self,
+        buf: npt.NDArray[np.uint8],
+        offs: npt.NDArray[np.int64],
+        lens: npt.NDArray[np.int64],
+        arrivals: npt.NDArray[np.float64],
+        status: npt.NDArray[np.int8],
+        now: npt.NDArray[np.float64],
+        out: npt.NDArray[np.float64],
+        start: int = 0,
+    ) -> int:
+        det = self.detector
+        assert det is not None
+        n, stopped = S.feed_packets(
+            buf,
+            offs,
+            lens,
+            arrivals,
+            self.info.acc_scale_g,
+            self.info.gyro_scale_dps,
+            self.bridge_max,
+            det._p,
+            det._st,
+            det._ring_acc,
+            det._ring_gyr,
+            det._ring_e,
+            self._trk,
+            self._recent,
+            self._clk,
+            self._minima,
+            self._last_row,
+            self._scratch,
+            self._bridge,
+            self._meta,
+            self._obs,
+            out,
+            status,
+            now,
+            start,
+        )
+        self._stopped = int(stopped)
+        return int(n)
+
+    # ---------------------------------------------------------------- replay path
+    def feed_batch(
+        self,
+        buf: npt.NDArray[np.uint8],
+        offs: npt.NDArray[np.int64],
+        lens: npt.NDArray[np.int64],
+        arrivals: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+        """All of this sensor's data notifications at once (``buf[offs[k]:offs[k]+lens[k]]``
+        arriving at ``arrivals[k]``): event rows (with their packet number), per-packet
+        status and session time of the last sample processed after each packet."""
+        n_pk = len(offs)
+        status = np.zeros(n_pk, np.int8)
+        now = np.full(n_pk, math.nan)
+        chunks = []
+        k = 0
+        while k < n_pk and self.detector is None:
+            if not self._ensure_detector(buf[offs[k] : offs[k] + lens[k]].tobytes()):
+                status[k] = S.P_CORRUPT
+                self._trk[S.T_CORRUPT] += 1.0
+                k += 1
+        out = np.zeros((BATCH_OUT_ROWS, S.N_OUT))
+        while k < n_pk:
+            n = self._run(buf, offs, lens, arrivals, status, now, out, k)
+            chunks.append(out[:n].copy())
+            k = self._stopped
+        rows = np.concatenate(chunks) if chunks else np.zeros((0, S.N_OUT))
+        return rows, status, now
+
+    # ------------------------------------------------------------------- events
+    def _convert(self, rows: npt.NDArray[np.float64]) -> list[AnyEvent]:
         out: list[AnyEvent] = []
-        fs_period = 1.0 / self.info.odr_hz
-        for ev in raw:
-            t = self.clock.time(ev.index)
-            if ev.kind == K.EV_IC:
-                stride = ev.values[1]
+        for r in rows.tolist():
+            kind, t, t_ref = r[0], r[S.O_T], r[S.O_T_REF]
+            if kind == K.EV_IC:
+                stride = r[4]
                 out.append(
                     FootStrike(
                         t=t,
                         sensor=self.name,
                         side=self.side,
-                        stride_s=stride * fs_period if stride > 0 else None,
-                        envelope_g=round(ev.values[0], 3),
+                        stride_s=stride * self._period if stride > 0 else None,
+                        envelope_g=round(r[3], 3),
                     )
                 )
-            elif ev.kind == K.EV_IMPACT:
-                peak, rate, clipped, axial = ev.values[0], ev.values[1], ev.values[2], ev.values[3]
+            elif kind == K.EV_IMPACT:
                 out.append(
                     Impact(
                         t=t,
                         sensor=self.name,
                         side=self.side,
-                        contact_t=self.clock.time(ev.ref),
-                        peak_g=peak,
-                        loading_rate_g_per_s=rate,
-                        axis="axial" if axial > 0 else "resultant",
-                        clipped=clipped > 0,
+                        contact_t=t_ref,
+                        peak_g=r[3],
+                        loading_rate_g_per_s=r[4],
+                        axis="axial" if r[6] > 0 else "resultant",
+                        clipped=r[5] > 0,
                     )
                 )
-            elif ev.kind == K.EV_TO:
-                contact_t = self.clock.time(ev.ref)
-                angle = ev.values[0]
+            elif kind == K.EV_TO:
+                angle = r[3]
                 out.append(
                     ToeOff(
                         t=t,
                         sensor=self.name,
                         side=self.side,
-                        contact_ms=(t - contact_t) * 1000.0,
+                        contact_ms=(t - t_ref) * 1000.0,
                         strike_angle_deg=None if math.isnan(angle) else angle,
                     )
                 )
         return out
 
-    @property
-    def has_gyro(self) -> bool | None:
-        """Whether the sensor sends gyroscope data (None before its first data packet)."""
-        return None if self.detector is None else self.detector.has_gyro
+    def convert(self, rows: npt.NDArray[np.float64]) -> list[AnyEvent]:
+        """Event values for kernel rows (from ``feed_batch``)."""
+        return self._convert(rows)

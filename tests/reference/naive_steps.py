@@ -96,7 +96,7 @@ def detect(
 
     def pitch(i: int, s: _State) -> float:
         g = gyr[pos[i]]
-        return g[0] * s.axis[0] + g[1] * s.axis[1] + g[2] * s.axis[2]
+        return float(g[0] * s.axis[0] + g[1] * s.axis[1] + g[2] * s.axis[2])
 
     s = _State()
     events: list[tuple[float, ...]] = []
@@ -190,13 +190,13 @@ def detect(
         a, g, e = acc[k], gyr[k], env[k]
         if has_gyro:
             if i % int(p[K.P_AXIS_EVERY]) == 0:
-                c = s.cov
+                cv = s.cov
                 v = list(s.axis)
                 for _ in range(4):
                     nv = [
-                        c[0] * v[0] + c[1] * v[1] + c[2] * v[2],
-                        c[1] * v[0] + c[3] * v[1] + c[4] * v[2],
-                        c[2] * v[0] + c[4] * v[1] + c[5] * v[2],
+                        cv[0] * v[0] + cv[1] * v[1] + cv[2] * v[2],
+                        cv[1] * v[0] + cv[3] * v[1] + cv[4] * v[2],
+                        cv[2] * v[0] + cv[4] * v[1] + cv[5] * v[2],
                     ]
                     norm = math.sqrt(sum(x * x for x in nv))
                     if norm <= 0:
@@ -209,7 +209,7 @@ def detect(
             s.cov = [c + al * (q - c) for c, q in zip(s.cov, prods, strict=True)]
         s.level *= p[K.P_LEVEL_DECAY]
         quiet = p[K.P_QUIET_DPS]
-        still = abs(_norm(a) - 1.0) < 0.05 and e < 0.05 and _sq(g) < quiet * quiet
+        still = 0.9025 < _sq(a) < 1.1025 and e < 0.05 and _sq(g) < quiet * quiet
         s.quiet_n = s.quiet_n + 1 if still else 0
         if s.quiet_n >= p[K.P_QUIET_MIN]:
             s.grav = [gv + p[K.P_GRAV_ALPHA] * (av - gv) for gv, av in zip(s.grav, a, strict=True)]

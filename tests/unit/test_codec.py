@@ -239,3 +239,30 @@ def test_protocol_imports_no_io_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_compiled_data_decoder_agrees_with_the_codec(seed: int) -> None:
+    """The numba decoder on the replay/live hot path decides exactly as ``decode``."""
+    from sensorhub.dsp import _stream as S
+
+    dst = np.zeros((spec.MAX_SAMPLES_ACC, 6), np.int16)
+    meta = np.zeros(6, np.int64)
+    for buf in _mutations(seed, 250) + WIRE:
+        arr = np.frombuffer(buf, np.uint8)
+        code = S.decode_data(arr, 0, len(buf), dst, meta)
+        if len(buf) >= 2 and buf[0] == spec.PROTOCOL_VERSION and buf[1] != spec.Kind.DATA:
+            assert code == 1  # another kind: left to the codec
+            continue
+        try:
+            msg, _ = codec.decode(buf)
+        except (IncompletePacket, ProtocolError):
+            assert code == 2
+            continue
+        if not isinstance(msg, DataPacket):
+            assert code == 1
+            continue
+        assert code == 0
+        assert list(meta[:4]) == [msg.seq, msg.first_index, msg.t_us, msg.count]
+        assert np.array_equal(dst[: msg.count, : meta[4]], msg.samples)

@@ -10,6 +10,7 @@ import pytest
 
 from firmware_sim.gait import GaitParams
 from firmware_sim.run import SimConfig, SimulatedRun, default_config
+from sensorhub.dsp import _stream as S
 from sensorhub.errors import SensorhubError
 from sensorhub.evaluation import TruthRow, evaluate, match, read_events, read_truth
 from sensorhub.events import (
@@ -23,10 +24,10 @@ from sensorhub.events import (
     decode_json,
     encode_json,
 )
-from sensorhub.pipeline.clock import ClockMap
 from sensorhub.pipeline.session import Processor, process_session
 from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
 from sensorhub.types import Mounting, Side
+from tests.reference.naive_clock import ClockMap
 
 
 def simulate(cfg: SimConfig, path: Path | None = None) -> tuple[SimulatedRun, list]:  # type: ignore[type-arg]
@@ -53,17 +54,23 @@ def truth_rows(run: SimulatedRun) -> list[TruthRow]:
     return [TruthRow(e.t_s, e.side.label, e.event, e.value, e.strike) for e in run.truth()]
 
 
-def test_clock_map_follows_drift_through_jitter() -> None:
+def test_clock_map_follows_drift_through_jitter_and_matches_its_reference() -> None:
     rng = np.random.default_rng(0)
     fs, ppm, offset = 1000.0, 42.0, 3.25
-    clock = ClockMap(fs)
+    ref = ClockMap(fs)
+    clk = S.new_clock(fs)
+    minima = np.zeros((S.N_MINIMA, 2))
     for k in range(0, 600_000, 19):  # 10 minutes of packets
         last = k + 18
         taken = offset + last / (fs * (1 + ppm * 1e-6))
-        clock.update(last, taken + rng.uniform(0.0, 0.015))  # 0-15 ms delivery latency
+        arrival = taken + rng.uniform(0.0, 0.015)  # 0-15 ms delivery latency
+        ref.update(last, arrival)
+        S.clock_update(clk, minima, float(last), arrival)
+        if k % 19_000 == 0:
+            assert S.clock_time(clk, last) == ref.time(last)
     for idx in (100_000, 400_000, 599_000):
         truth = offset + idx / (fs * (1 + ppm * 1e-6))
-        assert abs(clock.time(idx) - truth) < 0.001
+        assert abs(S.clock_time(clk, idx) - truth) < 0.001
 
 
 def test_replay_gives_exactly_the_live_events(tmp_path: Path) -> None:
@@ -172,3 +179,35 @@ def test_bad_truth_and_event_files(tmp_path: Path) -> None:
     ev.write_text('{"type": "footstrike"}\n')
     with pytest.raises(SensorhubError, match="line 1: not a sensorhub event"):
         read_events(ev)
+
+
+def test_compiled_tracker_matches_sequence_tracker() -> None:
+    from firmware_sim.faults import FaultConfig
+    from sensorhub.pipeline.assembly import SequenceTracker
+    from sensorhub.protocol import codec
+    from sensorhub.protocol.codec import DataPacket
+
+    cfg = default_config(
+        duration_s=60,
+        seed=4,
+        faults=FaultConfig(drop=0.02, burst=0.01, duplicate=0.02, link_drops=((20.0, 2.0),)),
+    )
+    run = SimulatedRun(cfg)
+    ref = SequenceTracker()
+    trk = S.new_tracker()
+    recent = np.zeros(S.N_RECENT, np.int64)
+    obs = np.zeros(4, np.int64)
+    kinds = set()
+    while not run.done:
+        for d in run.poll(1.0):
+            msg, _ = codec.decode(d.data)
+            if not isinstance(msg, DataPacket):
+                continue
+            want = ref.observe(msg.seq, msg.first_index, msg.count)
+            got = S.track(trk, recent, msg.seq, msg.first_index, msg.count, obs)
+            kinds.add(got)
+            assert got == want.kind
+            assert (obs[0], obs[1]) == (want.packet, want.sample)
+    assert kinds == {0, 1, 2}
+    assert int(trk[S.T_MISSING_SAMPLES]) == ref.missing_samples
+    assert int(trk[S.T_DUPLICATES]) == ref.duplicates

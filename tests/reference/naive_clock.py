@@ -1,4 +1,6 @@
-"""Sample index -> session time, from when packets arrive.
+"""Slow, obvious reference for the clock map in ``sensorhub.dsp._stream``.
+
+Sample index -> session time, from when packets arrive.
 
 The sensor samples on its own oscillator, so sample ``k`` was taken at
 ``t0 + k / (odr * (1 + drift))`` on the host clock; a notification arrives some
