@@ -392,6 +392,9 @@ class SegmentModel:
                 p = max(p, max(cands))
             prev_to[j] = p
         self.swing_start = prev_to
+        stride = self.tc + self.sw
+        self._travel_start = np.where(np.isfinite(prev_to), prev_to - 0.08 * stride, -np.inf)
+        self._travel_end = self.ic + 0.04 * stride
         self._build_pitch_knots(shin)
 
     # Pitch: foot angle (toes up +) for the shoe, tibia angle (foot ahead of knee +) for
@@ -467,14 +470,6 @@ class SegmentModel:
                 js = jn[in_sw]
                 dur = self.ic[js] - s0[in_sw]
                 ph = (ts - s0[in_sw]) / dur
-                stride_len = self.v[js] * (self.tc[js] + self.sw[js])
-                gain = 0.5 if shin else 1.0
-                vpk = 2.0 * stride_len / dur
-                a[in_sw, 0] = gain * math.pi * vpk / dur * np.sin(2 * math.pi * ph)
-                # foot height h sin^4(pi ph): zero acceleration at lift-off and landing
-                h = np.where(self.run[js], 0.15, 0.08) * gain
-                sn, cs = np.sin(math.pi * ph), np.cos(math.pi * ph)
-                a[in_sw, 2] = h * 4 * math.pi**2 / dur**2 * (3 * sn**2 * cs**2 - sn**4)
                 sgn = 1.0 if self.side == Side.LEFT else -1.0
                 inv = 5.0 * DEG * sgn
                 roll[in_sw] = -inv * np.sin(math.pi * ph)
@@ -482,6 +477,27 @@ class SegmentModel:
                 yaw_sw = self.yaw[js] * (self.tc[js] + self.sw[js]) / dur
                 yaw[in_sw] = yaw_sw * 2 * np.sin(math.pi * ph) ** 2
                 a[in_sw, 1] = self.v[js] * self.yaw[js]  # centripetal, toward the turn
+            # --- travel: the foot covers a stride length from heel rise (8 % of the stride
+            # before toe-off) to just after landing (4 % after contact), not within the swing
+            # alone; a stride-long swing-only profile would need 2-3 times the 3-5 g of
+            # swing acceleration that shoe IMUs record (e.g. the gaitmap example data)
+            k = np.searchsorted(self._travel_end, t, side="left")
+            kk = np.minimum(k, len(self.ic) - 1)
+            in_tr = (k < len(self.ic)) & (t >= self._travel_start[kk])
+            if np.any(in_tr):
+                ts = t[in_tr]
+                js = kk[in_tr]
+                t0 = self._travel_start[js]
+                dur = self._travel_end[js] - t0
+                ph = (ts - t0) / dur
+                stride_len = self.v[js] * (self.tc[js] + self.sw[js])
+                gain = 0.5 if shin else 1.0
+                vpk = 2.0 * stride_len / dur
+                a[in_tr, 0] = gain * math.pi * vpk / dur * np.sin(2 * math.pi * ph)
+                # foot height h sin^4(pi ph): zero acceleration at both ends
+                h = np.where(self.run[js], 0.15, 0.08) * gain
+                sn, cs = np.sin(math.pi * ph), np.cos(math.pi * ph)
+                a[in_tr, 2] = h * 4 * math.pi**2 / dur**2 * (3 * sn**2 * cs**2 - sn**4)
             # --- stance: t in [ic[j-1], ...): loading transients
             jp = j - 1
             st = jp >= 0

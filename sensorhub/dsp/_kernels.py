@@ -69,7 +69,8 @@ P_PRE_GAP = 36  # samples just before the contact left out of that window
 P_VOTES = 37  # consistent contacts needed before the axis orientation is trusted
 P_POST_WIN = 38  # shin: samples after contact over which the tibia must turn backward
 P_QUIET_MIN = 39  # still samples in a row before gravity is learned from them
-N_PARAMS = 40
+P_LAND_TURN = 40  # shoe: at contact the sagittal rate is below this fraction of the swing's
+N_PARAMS = 41
 
 # ----------------------------------------------------------------------- state (st)
 S_NEXT = 0  # next absolute sample index expected
@@ -516,6 +517,10 @@ def process(
                 k0 = max(int(st[S_VALID_FROM]), int(ic) - int(p[P_PRE_WIN]))
                 swing = _last_swing(st, ring_gyr, mask, k0, k1)
                 if st[S_AX_OK] > 0 and swing < p[P_ARM_DPS]:
+                    continue
+                # nor does a foot land while it still turns as fast as in mid-swing
+                turn = abs(_pitch(ring_gyr, int(ic) & mask, st))
+                if st[S_SWING_PEAK] > 0 and turn > p[P_LAND_TURN] * st[S_SWING_PEAK]:
                     continue
                 if pv >= 0.5 * st[S_LEVEL] and abs(swing) >= p[P_ARM_DPS]:
                     _vote(p, st, swing > 0)

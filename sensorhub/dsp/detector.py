@@ -60,6 +60,7 @@ class DetectorParams:
     axis_votes: int = 3
     post_window_ms: float = 100.0
     quiet_min_s: float = 0.25
+    land_turn_fraction: float = 0.5
     lookahead_ms: float = 8.0
     onset_fraction: float = 0.2
     onset_max_ms: float = 40.0
@@ -162,6 +163,7 @@ class StepDetector:
         p[K.P_VOTES] = q.axis_votes
         p[K.P_POST_WIN] = samples(q.post_window_ms / 1000)
         p[K.P_QUIET_MIN] = samples(q.quiet_min_s)
+        p[K.P_LAND_TURN] = q.land_turn_fraction
         self._p = p
         ring = 1 << math.ceil(math.log2(RING_SECONDS * fs))
         self._ring_acc = np.zeros((ring, 3))

@@ -261,6 +261,8 @@ def detect(
                     swing = pitch(q, s)
             if s.axis_ok and swing < p[K.P_ARM_DPS]:
                 continue
+            if s.swing_peak > 0 and abs(pitch(int(ic), s)) > p[K.P_LAND_TURN] * s.swing_peak:
+                continue
             if pv >= 0.5 * s.level and abs(swing) >= p[K.P_ARM_DPS]:
                 vote(swing > 0)
         s.n_ic += 1
