@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,13 @@ class SimulatedRun:
         per_sensor: list[list[Notification]] = [s.poll(dt) for s in self.sensors]
         self.t += dt
         return self._merge(per_sensor)
+
+    def deliveries(self, tick_s: float = 1.0) -> Iterator[Delivery]:
+        """Run to the end, in ticks of ``tick_s``: every notification as the host gets it,
+        ending with what the sensors still held when the session stopped."""
+        while not self.done:
+            yield from self.poll(tick_s)
+        yield from self.finish()
 
     def finish(self) -> list[Delivery]:
         """End the session: sensors send what their FIFOs hold; all that was in flight."""

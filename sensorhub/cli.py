@@ -222,7 +222,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def _record_sim(cfg: Any, path: Path) -> int:
     from firmware_sim.run import SimulatedRun
-    from sensorhub.recording import SensorEntry, SessionHeader, SessionWriter
+    from sensorhub.recording import SensorEntry, SessionHeader, record
 
     truth = truth_path(path)
     if truth.exists():
@@ -235,17 +235,12 @@ def _record_sim(cfg: Any, path: Path) -> int:
         config=_describe(cfg),
     )
     started = time.perf_counter()
-    with SessionWriter(path, header) as w:
-        while not run.done:
-            for d in run.poll(1.0):
-                w.write(d.t, d.sensor, d.data)
-        for d in run.finish():  # what was still in the FIFOs and in flight
-            w.write(d.t, d.sensor, d.data)
+    written = record(path, header, run.deliveries())
     rows = run.write_truth(truth)
     took = time.perf_counter() - started
     print(
         f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "
-        f"({w.records} notifications) and {rows} truth events to {truth} in {took:.1f} s "
+        f"({written} notifications) and {rows} truth events to {truth} in {took:.1f} s "
         f"({cfg.duration_s / took:.0f}x real time)"
     )
     return 0

@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -216,6 +216,26 @@ class SessionWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Delivery(Protocol):
+    @property
+    def t(self) -> float: ...
+    @property
+    def sensor(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+def record(
+    path: str | Path, header: SessionHeader, deliveries: Iterable[_Delivery], fsync: bool = False
+) -> int:
+    """Write ``deliveries`` (host time, sensor index, bytes) to a new session file; returns
+    how many were written."""
+    with SessionWriter(path, header, fsync=fsync) as w:
+        for d in deliveries:
+            w.write(d.t, d.sensor, d.data)
+    return w.records
 
 
 @dataclass

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -29,9 +28,10 @@ from firmware_sim.run import SimulatedRun, default_config
 from sensorhub.evaluation import evaluate, read_truth
 from sensorhub.events import AnyEvent, FootStrike
 from sensorhub.pipeline.session import process_session
-from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, record
 from sensorhub.types import Mounting, Side
 from tools import datasets
+from tools._report import update_block
 
 BEGIN = "<!-- accuracy:begin -->"
 END = "<!-- accuracy:end -->"
@@ -83,12 +83,7 @@ def run_sim(
     header = SessionHeader(
         time.time(), "sim", [SensorEntry.from_info(k, s.info()) for k, s in enumerate(run.sensors)]
     )
-    with SessionWriter(path, header) as w:
-        while not run.done:
-            for d in run.poll(1.0):
-                w.write(d.t, d.sensor, d.data)
-        for d in run.finish():
-            w.write(d.t, d.sensor, d.data)
+    record(path, header, run.deliveries())
     truth_path = path.with_suffix(".truth.csv")
     run.write_truth(truth_path)
     events = process_session(SessionReader(path))
@@ -420,14 +415,7 @@ def main() -> int:
     if not args.json:
         print(block)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# Accuracy\n\n"
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S
-            )
-        else:
-            text += block + "\n"
-        args.write.write_text(text)
+        update_block(args.write, BEGIN, END, block)
     return 0
 
 

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,8 @@ from firmware_sim.run import SimulatedRun, default_config
 from sensorhub.pipeline.session import Processor
 from sensorhub.protocol import codec
 from sensorhub.protocol.codec import DataPacket
-from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, record
+from tools._report import update_block
 
 BEGIN = "<!-- bench_core:begin -->"
 END = "<!-- bench_core:end -->"
@@ -46,15 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_session(minutes: float, path: Path) -> tuple[SimulatedRun, list[tuple[float, int, bytes]]]:
     run = SimulatedRun(default_config(duration_s=minutes * 60, seed=0))
-    recs: list[tuple[float, int, bytes]] = []
-    while not run.done:
-        recs += [(d.t, d.sensor, d.data) for d in run.poll(5.0)]
-    recs += [(d.t, d.sensor, d.data) for d in run.finish()]
+    deliveries = list(run.deliveries(5.0))
     header = SessionHeader(time.time(), "sim", [SensorEntry.from_info(0, run.sensors[0].info())])
-    with SessionWriter(path, header) as w:
-        for t, s, d in recs:
-            w.write(t, s, d)
-    return run, recs
+    record(path, header, deliveries)
+    return run, [(d.t, d.sensor, d.data) for d in deliveries]
 
 
 def whole_path(
@@ -282,15 +277,7 @@ def main() -> int:
     tmp.cleanup()
     print(json.dumps(res, indent=2) if args.json else markdown(res))
     if args.write:
-        text = args.write.read_text()
-        block = markdown(res)
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S
-            )
-        else:
-            text += "\n## Signal core\n\n" + block + "\n"
-        args.write.write_text(text)
+        update_block(args.write, BEGIN, END, markdown(res), "## Signal core")
     return 0
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -25,7 +24,8 @@ import numpy as np
 
 from firmware_sim.run import SimulatedRun, default_config
 from sensorhub.protocol import codec
-from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, record
+from tools._report import update_block
 
 BEGIN = "<!-- bench_foundation:begin -->"
 END = "<!-- bench_foundation:end -->"
@@ -40,12 +40,7 @@ def bench(hours: float) -> dict[str, Any]:
         header = SessionHeader(
             time.time(), "sim", [SensorEntry.from_info(0, run.sensors[0].info())]
         )
-        with SessionWriter(path, header) as w:
-            while not run.done:
-                for d in run.poll(1.0):
-                    w.write(d.t, d.sensor, d.data)
-            for d in run.finish():
-                w.write(d.t, d.sensor, d.data)
+        record(path, header, run.deliveries())
         sim_s = time.perf_counter() - t0
         size = path.stat().st_size
 
@@ -119,15 +114,7 @@ def main() -> int:
     result = bench(args.hours)
     print(json.dumps(result, indent=2) if args.json else markdown(result))
     if args.write:
-        text = args.write.read_text() if args.write.exists() else ""
-        block = markdown(result)
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S
-            )
-        else:
-            text += "\n" + block + "\n"
-        args.write.write_text(text)
+        update_block(args.write, BEGIN, END, markdown(result))
     return 0
 
 

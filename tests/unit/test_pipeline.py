@@ -25,7 +25,7 @@ from sensorhub.events import (
     encode_json,
 )
 from sensorhub.pipeline.session import Processor, process_session
-from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, record
 from sensorhub.types import Mounting, Side
 from tests.reference.naive_clock import ClockMap
 
@@ -34,19 +34,12 @@ def simulate(cfg: SimConfig, path: Path | None = None) -> tuple[SimulatedRun, li
     run = SimulatedRun(cfg)
     entries = [SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)]
     proc = Processor(entries)
-    writer = SessionWriter(path, SessionHeader(time.time(), "sim", entries)) if path else None
+    deliveries = list(run.deliveries(0.5))
+    if path:
+        record(path, SessionHeader(time.time(), "sim", entries), deliveries)
     events = []
-    while not run.done:
-        for d in run.poll(0.5):
-            if writer:
-                writer.write(d.t, d.sensor, d.data)
-            events += proc.feed(d.t, d.sensor, d.data)
-    for d in run.finish():
-        if writer:
-            writer.write(d.t, d.sensor, d.data)
+    for d in deliveries:
         events += proc.feed(d.t, d.sensor, d.data)
-    if writer:
-        writer.close()
     return run, events
 
 

@@ -23,6 +23,7 @@ from sensorhub.recording import (
     SessionReader,
     SessionWriter,
 )
+from sensorhub.recording import record as record_session
 from sensorhub.types import Side
 
 
@@ -34,16 +35,9 @@ def record(path: Path, seconds: float = 12.0, seed: int = 0) -> list[tuple[float
         sensors=[SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)],
         config={"seed": seed},
     )
-    sent = []
-    with SessionWriter(path, header) as w:
-        while not run.done:
-            for d in run.poll(0.2):
-                w.write(d.t, d.sensor, d.data)
-                sent.append((d.t, d.sensor, d.data))
-        for d in run.finish():
-            w.write(d.t, d.sensor, d.data)
-            sent.append((d.t, d.sensor, d.data))
-    return sent
+    deliveries = list(run.deliveries(0.2))
+    assert record_session(path, header, deliveries) == len(deliveries)
+    return [(d.t, d.sensor, d.data) for d in deliveries]
 
 
 def test_round_trip_keeps_every_byte_and_time(tmp_path: Path) -> None:
