@@ -263,78 +263,70 @@ def _describe(cfg: Any) -> dict[str, Any]:
 
 
 def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
-    """Run the simulator in real time and show what arrives, second by second."""
+    """Run the simulator in real time through the signal core and show what it finds."""
     from rich.console import Console
 
     from firmware_sim.run import SimulatedRun
-    from sensorhub.errors import ProtocolError
-    from sensorhub.pipeline.assembly import SequenceTracker
-    from sensorhub.protocol import codec
-    from sensorhub.protocol.codec import DataPacket, StatusPacket
+    from sensorhub.events import Activity, Asymmetry, Cadence, Step
+    from sensorhub.pipeline.session import Processor
+    from sensorhub.recording import SensorEntry
 
     console = Console(highlight=False, soft_wrap=True)
     run = SimulatedRun(cfg)
-    truth = run.truth()
+    proc = Processor([SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)])
+    proc.warm_up()
     names = [s.name for s in run.sensors]
-    trackers = [SequenceTracker() for _ in run.sensors]
-    battery = [0] * len(run.sensors)
-    corrupt = [0] * len(run.sensors)
     moving = next((s.activity for s in cfg.segments if s.activity != "stand"), "stand")
     console.print(
-        f"[bold]{title}[/]: {moving}, "
-        f"{', '.join(names)}, {cfg.duration_s:.0f} s, seed {cfg.seed}  (Ctrl-C stops)"
+        f"[bold]{title}[/]: simulated {moving}, {', '.join(names)}, {cfg.duration_s:.0f} s, "
+        f"seed {cfg.seed}  (Ctrl-C stops)"
     )
-    console.print(
-        "[dim]steps shown are the simulator's ground truth; the detectors arrive "
-        "with the signal core[/]"
-    )
-    k = 0
+    console.print("[dim]every step as the signal core detects it from the sensors' bytes[/]")
+    cadence = 0.0
     start = time.monotonic()
     tick = 0.05
-    last_ic: dict[Side, float] = {}
     next_report = 5.0
     while not run.done:
-        target = start + run.t + tick
-        delay = target - time.monotonic()
+        delay = start + run.t + tick - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         for d in run.poll(tick):
-            try:
-                msg, _ = codec.decode(d.data)
-            except ProtocolError:
-                corrupt[d.sensor] += 1
-                continue
-            if isinstance(msg, DataPacket):
-                trackers[d.sensor].observe(msg.seq, msg.first_index, msg.count)
-            elif isinstance(msg, StatusPacket):
-                battery[d.sensor] = msg.battery_pct
-        while k < len(truth) and truth[k].t_s <= run.t:
-            ev = truth[k]
-            k += 1
-            if ev.event == "ic":
-                prev = last_ic.get(ev.side)
-                cad = f"{120.0 / (ev.t_s - prev):5.1f} spm" if prev else "    -    "
-                last_ic[ev.side] = ev.t_s
-                nxt = next(
-                    (e for e in truth[k:] if e.event == "impact" and e.side == ev.side), None
-                )
-                imp = f"{nxt.value:5.1f} g" if nxt and nxt.value is not None else ""
-                console.print(
-                    f"{ev.t_s:8.3f} s  {ev.side.label:>5} footstrike  {ev.strike:<9}"
-                    f"{ev.angle_deg:+5.1f} deg  impact {imp}  cadence {cad}"
-                )
+            for ev in proc.feed(d.t, d.sensor, d.data):
+                if isinstance(ev, Cadence):
+                    cadence = ev.cadence_spm
+                elif isinstance(ev, Step):
+                    strike = (
+                        f"{ev.strike:<9}{ev.strike_angle_deg:+5.1f} deg"
+                        if ev.strike and ev.strike_angle_deg is not None
+                        else " " * 18
+                    )
+                    contact = f"{ev.contact_ms:4.0f} ms" if ev.contact_ms else "   -   "
+                    impact = f"{ev.impact_g:5.1f} g" if ev.impact_g else "   -   "
+                    cad = f"{cadence:5.1f} spm" if cadence else "    -    "
+                    console.print(
+                        f"{ev.t:8.3f} s  {ev.side:>5} step  cadence {cad}  "
+                        f"contact {contact}  impact {impact}  {strike}"
+                    )
+                elif isinstance(ev, Activity):
+                    console.print(f"[bold]{ev.t:8.3f} s  {ev.state}[/]")
+                elif isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
+                    console.print(
+                        f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
+                        f"impact {ev.impact_si_pct or 0:+.1f} %, step time "
+                        f"{ev.step_time_si_pct or 0:+.1f} % (+: right higher)[/]"
+                    )
         if run.t >= next_report:
             next_report += 5.0
             parts = [
-                f"{n}: {t.samples} samples, {t.missing_samples} lost, battery {b} %"
-                for n, t, b in zip(names, trackers, battery, strict=True)
+                f"{n}: {s.missing_samples} samples lost, battery {s.battery_pct} %"
+                for n, s in zip(names, proc.streams.values(), strict=True)
             ]
             console.print(f"[dim]{run.t:8.1f} s  " + " | ".join(parts) + "[/]")
-    console.print(
-        f"done: {sum(t.packets for t in trackers)} packets, "
-        f"{sum(t.samples for t in trackers)} samples, "
-        f"{sum(t.missing_samples for t in trackers)} lost, {sum(corrupt)} corrupt"
-    )
+    for d in run.finish():
+        proc.feed(d.t, d.sensor, d.data)
+    lost = sum(s.missing_samples for s in proc.streams.values())
+    corrupt = sum(s.corrupt for s in proc.streams.values())
+    console.print(f"done: {lost} samples lost, {corrupt} corrupt notifications")
     return 0
 
 

@@ -9,6 +9,8 @@ seen counts the steps and the other adds its impacts.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,11 +82,12 @@ class Gait:
         self.asymmetry_every = asymmetry_every
         self._feet: dict[str, _Foot] = {}  # by sensor
         self._primary: dict[str, str] = {}  # side -> sensor that counts steps
-        self._steps: deque[float] = deque(maxlen=smoothing_steps)
+        self._steps: list[float] = []  # recent contacts of both feet, sorted
         self._state = ""
         self._candidate = ""
         self._candidate_n = 0
         self._step_count = 0
+        self._state_since = -math.inf
         self._standing_at = float("inf")  # session time at which no contact means standing
 
     @property
@@ -115,6 +118,7 @@ class Gait:
         if state == self._state:
             return []
         self._state = state
+        self._state_since = t
         return [Activity(t=t, sensor="", side="both", state=state)]
 
     # ------------------------------------------------------------------- events
@@ -136,7 +140,13 @@ class Gait:
             return []
         self._steps.clear()
         self._candidate, self._candidate_n = "", 0
-        return self._set_state(self._standing_at, "standing")
+        # the last contacts before stopping get no toe-off: their steps end here
+        out: list[AnyEvent] = [
+            self._step(f, None, None)
+            for f in self._feet.values()
+            if f.pending is not None and not f.pending.done
+        ]
+        return out + self._set_state(self._standing_at, "standing")
 
     def _footstrike(self, ev: FootStrike) -> list[AnyEvent]:
         out: list[AnyEvent] = []
@@ -145,24 +155,28 @@ class Gait:
             out.append(self._step(foot, None, None))  # no toe-off came for the last one
         foot.stride_s = ev.stride_s
         other = self._other(foot)
+        # The two feet's contacts can arrive slightly out of order (each sensor has its own
+        # packet timing, and the first contacts of a stretch wait longer): work from times.
+        o_ic = None if other is None else max((x for x in other.ics if x < ev.t), default=None)
         step_ms = None
-        if other is not None and other.last_ic is not None and 0 < ev.t - other.last_ic < 1.5:
-            step_ms = (ev.t - other.last_ic) * 1000.0
+        if o_ic is not None and ev.t - o_ic < 1.5:
+            step_ms = (ev.t - o_ic) * 1000.0
         foot.pending = _Pending(ev.t, ev.stride_s * 1000.0 if ev.stride_s else None)
-        foot.last_ic = ev.t
+        foot.last_ic = ev.t if foot.last_ic is None else max(foot.last_ic, ev.t)
         foot.ics.append(ev.t)
         strides = [f.stride_s for f in self._feet.values() if f.stride_s]
         limit = max(STANDING_AFTER_S, 2 * max(strides)) if strides else STANDING_AFTER_S
-        self._standing_at = ev.t + limit
+        fresh = self._state == "standing" or math.isinf(self._standing_at)
+        self._standing_at = ev.t + limit if fresh else max(self._standing_at, ev.t + limit)
         if self._primary.get(foot.side) != foot.sensor:
             return out
-        # cadence: steps of both feet
-        two_feet = step_ms is not None
+        # cadence: steps of both feet, in time order
         if self._steps and ev.t - self._steps[-1] > STANDING_AFTER_S:
             self._steps.clear()
-        self._steps.append(ev.t)
+        bisect.insort(self._steps, ev.t)
+        del self._steps[: -self.smoothing_steps]
         per_step = None
-        if two_feet and step_ms:
+        if step_ms:
             per_step = 60000.0 / step_ms
         elif ev.stride_s:
             per_step = 120.0 / ev.stride_s
@@ -257,6 +271,8 @@ class Gait:
         elif step.stride_ms:
             cad = (60000.0 / step.step_ms) if step.step_ms else 120000.0 / step.stride_ms
             kind = "running" if cad >= RUNNING_CADENCE_SPM else "walking"
+        if step.t < self._state_since:
+            kind = None  # a step from before the current state (the last ones before a stop)
         if kind is not None:
             if kind == self._candidate:
                 self._candidate_n += 1

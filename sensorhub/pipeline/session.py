@@ -58,8 +58,14 @@ class Processor:
             out.append(ev)
             self._derive(ev, out)
         if stream.last_index >= 0:
-            out += self.gait.tick(stream.now())
+            self._tick(stream.now(), out)
         return out
+
+    def _tick(self, now: float, out: list[AnyEvent]) -> None:
+        for d in self.gait.tick(now):
+            out.append(d)
+            if isinstance(d, Step):
+                out += self.gait.derive(d)
 
     def _derive(self, ev: AnyEvent, out: list[AnyEvent]) -> None:
         for d in self.gait.on_event(ev):
@@ -121,7 +127,7 @@ class Processor:
                     done = stop
                     return
                 q = done + int(hit[0])
-                out.extend(self.gait.tick(float(now[q])))
+                self._tick(float(now[q]), out)
                 done = q + 1
 
         for k in order.tolist():
