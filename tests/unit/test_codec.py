@@ -231,11 +231,24 @@ def test_fuzz_only_protocol_errors(seed: int) -> None:
         assert codec.encode(msg) == buf[:n] or isinstance(msg, DeviceInfo)
 
 
-def test_protocol_imports_no_io_libraries() -> None:
+@pytest.mark.parametrize(
+    ("modules", "banned"),
+    [
+        (
+            "sensorhub.protocol, sensorhub.protocol.codec",
+            "'asyncio', 'bleak', 'aiomqtt', 'sounddevice', 'socket'",
+        ),
+        # numba itself imports socket; the signal core must not pull in I/O libraries
+        (
+            "sensorhub.dsp.detector, sensorhub.dsp._stream, sensorhub.pipeline.session",
+            "'asyncio', 'bleak', 'aiomqtt', 'sounddevice', 'firmware_sim'",
+        ),
+    ],
+)
+def test_core_layers_import_no_io_libraries(modules: str, banned: str) -> None:
     code = (
-        "import sys, sensorhub.protocol, sensorhub.protocol.codec; "
-        "bad = [m for m in ('asyncio', 'bleak', 'aiomqtt', 'sounddevice', 'socket') "
-        "if m in sys.modules]; print(','.join(bad))"
+        f"import sys, {modules}; "
+        f"bad = [m for m in ({banned}) if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
