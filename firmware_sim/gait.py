@@ -158,10 +158,6 @@ class Schedule:
     lift_contact_s: FloatArray
     end_s: float
 
-    @property
-    def strike_class(self) -> list[StrikeClass]:
-        return [classify_strike(float(a)) for a in self.strike_deg]
-
 
 def _ar1(rng: np.random.Generator, n: int, cv: float, phi: float = 0.5) -> FloatArray:
     """AR(1) noise with unit mean and coefficient of variation ``cv``."""

@@ -58,12 +58,3 @@ def classify_strike(angle_deg: float) -> StrikeClass:
     if angle_deg < STRIKE_FOREFOOT_MAX_DEG:
         return StrikeClass.FOREFOOT
     return StrikeClass.MIDFOOT
-
-
-def parse_enum(kind: type[enum.IntEnum], text: str, what: str) -> enum.IntEnum:
-    """Parse ``text`` as a member name of ``kind`` (case-insensitive) or raise ValueError."""
-    try:
-        return kind[text.strip().upper()]
-    except KeyError:
-        allowed = ", ".join(m.name.lower() for m in kind if m.name != "UNKNOWN")
-        raise ValueError(f"{what} must be one of {allowed}, not {text!r}") from None

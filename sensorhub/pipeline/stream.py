@@ -97,10 +97,6 @@ class SensorStream:
         """Session time of the last processed sample."""
         return S.clock_time(self._clk, float(self.last_index)) if self.last_index >= 0 else 0.0
 
-    def time_of(self, index: float) -> float:
-        """Session time of a (fractional) sample index, as the clock map knows it now."""
-        return S.clock_time(self._clk, index)
-
     # ------------------------------------------------------------------- detector
     def _make_detector(self, has_gyro: bool) -> StepDetector:
         return StepDetector(
