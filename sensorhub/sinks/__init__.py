@@ -1,0 +1,1 @@
+"""Where events go: each sink drains its own bounded queue (see pipeline.runner)."""

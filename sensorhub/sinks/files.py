@@ -1,0 +1,58 @@
+"""Sinks that write files: events as JSON lines, raw notifications as a session."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sensorhub.errors import SensorhubError
+from sensorhub.events import encode_json
+from sensorhub.pipeline.runner import STOP
+from sensorhub.recording import SessionWriter
+
+
+def open_new(path: Path) -> BinaryIO:
+    """Create ``path`` for writing; never overwrite (one clear error otherwise)."""
+    try:
+        return open(path, "xb")
+    except FileExistsError:
+        raise SensorhubError(f"{path} already exists", "choose a new name") from None
+    except OSError as exc:
+        raise SensorhubError(f"cannot create {path}: {exc.strerror}") from None
+
+
+class JsonlSink:
+    """Every event, one JSON object per line."""
+
+    wants_raw = False
+
+    def __init__(self, path: Path) -> None:
+        self.name = "events-jsonl"
+        self.path = path
+        self._fh = open_new(path)
+
+    async def run(self, queue: asyncio.Queue[Any]) -> None:
+        try:
+            while (item := await queue.get()) is not STOP:
+                self._fh.write(encode_json(item) + b"\n")
+        finally:
+            self._fh.close()
+
+
+class RecorderSink:
+    """The raw notifications as received: a session file, flushed every 0.5 s."""
+
+    wants_raw = True
+
+    def __init__(self, writer: SessionWriter) -> None:
+        self.name = "recorder"
+        self.writer = writer
+
+    async def run(self, queue: asyncio.Queue[Any]) -> None:
+        try:
+            while (item := await queue.get()) is not STOP:
+                t, sensor, data = item
+                self.writer.write(t, sensor, data)
+        finally:
+            self.writer.close()

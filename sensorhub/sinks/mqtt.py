@@ -1,0 +1,269 @@
+"""Events to an MQTT broker (aiomqtt), for any app, watch or dashboard.
+
+Topics (``docs/mqtt.md``): ``<prefix>/<runner>/<sensor>/<type>`` for a sensor's events,
+``<prefix>/<runner>/all/<type>`` for the runner's (activity, asymmetry), and the retained
+``<prefix>/<runner>/status`` (``online`` / ``offline``, also the Last Will).  Real-time
+events go at QoS 0; step metrics, activity and asymmetry at QoS 1.  While the broker is
+away QoS 1 messages wait in a bounded outbox (oldest dropped beyond it, counted) and are
+delivered in order once it is back; QoS 0 ones are dropped and counted (a cadence cue is
+worthless a minute late).  Reconnects back off exponentially with full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import msgspec
+
+from sensorhub.config import MqttConfig
+from sensorhub.errors import ConfigError
+from sensorhub.events import AnyEvent
+from sensorhub.pipeline.runner import STOP
+
+QOS1_TYPES = frozenset({"step", "activity", "asymmetry", "summary"})
+RUNNER_TYPES = frozenset({"activity", "asymmetry", "summary"})
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> BrokerAddress:
+    """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``; raises ConfigError."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(
+            f"MQTT URL {url!r}: scheme {parts.scheme!r} unknown",
+            "use mqtt://host[:port] or mqtts://host[:port]",
+        )
+    if not parts.hostname:
+        raise ConfigError(f"MQTT URL {url!r} has no host", "use mqtt://host[:port]")
+    tls = parts.scheme in ("mqtts", "ssl")
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        raise ConfigError(f"MQTT URL {url!r}: the port is not a number") from None
+    return BrokerAddress(
+        parts.hostname,
+        port,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+        tls,
+    )
+
+
+@dataclass
+class MqttStats:
+    published: int = 0
+    dropped_qos0: int = 0  # while the broker was away
+    outbox_overflow: int = 0  # QoS 1 messages dropped because the outbox was full
+    connects: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def describe_error(exc: BaseException, address: BrokerAddress) -> tuple[str, bool]:
+    """A one-line explanation and whether retrying can help."""
+    text = str(exc)
+    low = text.lower()
+    if (
+        "not authori" in low
+        or "bad user name or password" in low
+        or "code:5" in low
+        or "code:4" in low
+        or "code:135" in low
+        or "code:134" in low
+    ):
+        return (
+            f"MQTT broker {address} refused the credentials ({text}); check the user and "
+            "password in the MQTT URL",
+            False,
+        )
+    if isinstance(exc.__cause__, ssl.SSLError) or "ssl" in low or "certificate" in low:
+        return (
+            f"TLS to MQTT broker {address} failed ({text}); check tls_ca, the host name, "
+            "or use mqtt:// if the broker has no TLS",
+            False,
+        )
+    return (
+        f"MQTT broker {address} unreachable ({text or type(exc).__name__}); "
+        "retrying, events are still recorded locally",
+        True,
+    )
+
+
+class MqttSink:
+    """Publishes events from a queue; survives broker outages.
+
+    Parameters
+    ----------
+    config
+        The ``[mqtt]`` settings (``url`` must be set by now).
+    runner
+        Runner id for the topics.
+    session
+        Session id, the prefix of every event id.
+    on_status
+        Told of connection changes and errors, as one-line strings (console, logs).
+    """
+
+    name = "mqtt"
+    wants_raw = False
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        runner: str,
+        session: str,
+        on_status: Callable[[str], None] | None = None,
+        client_factory: Callable[..., aiomqtt.Client] = aiomqtt.Client,
+    ) -> None:
+        self.config = config
+        self.address = parse_url(config.url)
+        self.runner = runner
+        self.session = session
+        self.base = f"{config.topic_prefix}/{runner}"
+        self.status_topic = f"{self.base}/status"
+        self.stats = MqttStats()
+        self.connected = False
+        self._on_status = on_status or (lambda _msg: None)
+        self._client_factory = client_factory
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._seq = 0
+        self._stop = False
+        self._fatal: str | None = None
+
+    # ----------------------------------------------------------------- messages
+    def _status(self, state: str) -> bytes:
+        return msgspec.json.encode(
+            {"state": state, "session": self.session, "wall_time": time.time()}
+        )
+
+    def encode(self, event: AnyEvent) -> tuple[str, bytes, int]:
+        """Topic, payload (the event's JSON with an ``id``) and QoS of an event."""
+        tag = str(event.__struct_config__.tag)
+        self._seq += 1
+        body = msgspec.json.encode(event)
+        payload = b'{"id":"%s-%d",' % (self.session.encode(), self._seq) + body[1:]
+        where = "all" if tag in RUNNER_TYPES or not event.sensor else event.sensor
+        return f"{self.base}/{where}/{tag}", payload, 1 if tag in QOS1_TYPES else 0
+
+    def _keep(self, topic: str, payload: bytes, qos: int) -> None:
+        if qos == 0:
+            self.stats.dropped_qos0 += 1
+            return
+        if len(self._outbox) >= self.config.outbox_max:
+            self._outbox.popleft()
+            self.stats.outbox_overflow += 1
+        self._outbox.append((topic, payload))
+
+    # ------------------------------------------------------------------- client
+    def _client(self) -> aiomqtt.Client:
+        a = self.address
+        tls: ssl.SSLContext | None = None
+        if a.tls:
+            tls = ssl.create_default_context(cafile=self.config.tls_ca or None)
+            if self.config.tls_insecure:
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+        return self._client_factory(
+            a.host,
+            a.port,
+            username=a.username,
+            password=a.password,
+            identifier=f"sensorhub-{self.runner}-{self.session}",
+            keepalive=self.config.keepalive_s,
+            timeout=5.0,
+            will=aiomqtt.Will(self.status_topic, self._status("offline"), qos=1, retain=True),
+            tls_context=tls,
+            # Nagle's algorithm would hold QoS 1 publishes back ~40 ms
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
+    async def run(self, queue: asyncio.Queue[Any]) -> None:
+        """Publish until ``STOP`` comes off the queue (then set the status offline)."""
+        attempt = 0
+        while True:
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    self.stats.connects += 1
+                    attempt = 0
+                    self._on_status(f"MQTT: connected to {self.address}")
+                    await client.publish(
+                        self.status_topic, self._status("online"), qos=1, retain=True
+                    )
+                    while self._outbox:
+                        topic, payload = self._outbox[0]
+                        await client.publish(topic, payload, qos=1)
+                        self._outbox.popleft()
+                        self.stats.published += 1
+                    if await self._publish_from(queue, client):
+                        await client.publish(
+                            self.status_topic, self._status("offline"), qos=1, retain=True
+                        )
+                        self.connected = False
+                        return
+            except aiomqtt.MqttError as exc:
+                was = self.connected
+                self.connected = False
+                message, retry = describe_error(exc, self.address)
+                if not self.stats.errors or self.stats.errors[-1] != message:
+                    self._on_status(("MQTT: connection lost; " if was else "MQTT: ") + message)
+                self.stats.errors.append(message)
+                if not retry:
+                    self._fatal = message
+                    await self._drain(queue, None)  # keep the pipeline flowing, locally
+                    return
+                cap = 2.0 ** min(attempt, 5)
+                attempt += 1
+                if await self._drain(queue, random.uniform(0.0, cap)):
+                    return
+
+    async def _publish_from(self, queue: asyncio.Queue[Any], client: aiomqtt.Client) -> bool:
+        """Publish events until STOP (True) or a broker error (raised)."""
+        while True:
+            item = await queue.get()
+            if item is STOP:
+                return True
+            topic, payload, qos = self.encode(item)
+            try:
+                await client.publish(topic, payload, qos=qos)
+            except aiomqtt.MqttError:
+                self._keep(topic, payload, qos)
+                raise
+            self.stats.published += 1
+
+    async def _drain(self, queue: asyncio.Queue[Any], seconds: float | None) -> bool:
+        """While disconnected, take events off the queue for ``seconds`` (None: until
+        STOP) into the outbox, so detection never waits.  True if STOP came."""
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + seconds
+        while True:
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                return False
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                return False
+            if item is STOP:
+                return True
+            self._keep(*self.encode(item))
