@@ -66,12 +66,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser(
-        "demo", help="the main job: a simulated two-shoe run, live on the console"
+        "demo", help="the main job: a simulated two-shoe run, live, through the whole pipeline"
     )
     demo.add_argument(
-        "--duration", type=_positive(float, "duration"), default=60.0, help="seconds (default 60)"
+        "--duration",
+        type=_positive(float, "duration"),
+        help="seconds (default from the config: 60)",
     )
-    demo.add_argument("--seed", type=_seed, default=1)
+    demo.add_argument("--seed", type=_seed)
+    _live_options(demo)
 
     info = sub.add_parser("info", help="describe a session file: sensors, gaps, damage")
     info.add_argument("file", type=Path)
@@ -86,6 +89,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="real time (1), N times faster, or as fast as possible (default)",
     )
     rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
+    rep.add_argument("--mqtt", metavar="URL", help="also publish the events to this broker")
+    rep.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
 
     ev = sub.add_parser("evaluate", help="compare events with ground truth")
     ev.add_argument("--events", type=Path, required=True, metavar="EVENTS.jsonl")
@@ -150,6 +155,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="skip the plausibility check of the declared units",
     )
     return p
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
+    p.add_argument(
+        "--mqtt",
+        metavar="URL|none",
+        help="broker (mqtt://[user:pass@]host[:port], mqtts://...) or none",
+    )
+    p.add_argument("--record", type=Path, metavar="FILE", help="record the session")
+    p.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
 
 
 def _sim_options(p: argparse.ArgumentParser) -> None:
@@ -217,7 +233,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     cfg = _sim_config(args)
     if args.record is not None:
         return _record_sim(cfg, args.record)
-    return _stream_sim(cfg)
+    return _stream_sim(cfg, args)
 
 
 def _record_sim(cfg: Any, path: Path) -> int:
@@ -262,87 +278,119 @@ def _describe(cfg: Any) -> dict[str, Any]:
     return result
 
 
-def _stream_sim(cfg: Any, title: str = "sensorhub sim") -> int:
-    """Run the simulator in real time through the signal core and show what it finds."""
-    from rich.console import Console
+def _mqtt_url(config: Any, option: str | None, say: Any) -> str | None:
+    """The broker to use: --mqtt, the config, or one already listening on localhost:1883."""
+    import socket
 
-    from firmware_sim.run import SimulatedRun
-    from sensorhub.events import Activity, Asymmetry, Cadence, Step
+    if option is not None:
+        return None if option.lower() == "none" else option
+    if not config.mqtt.enabled:
+        return None
+    if config.mqtt.url:
+        return str(config.mqtt.url)
+    try:
+        with socket.create_connection(("127.0.0.1", 1883), timeout=0.3):
+            return "mqtt://127.0.0.1:1883"
+    except OSError:
+        say(
+            "[dim]no MQTT broker on localhost:1883: events stay on this screen (start "
+            "Mosquitto, or pass --mqtt URL)[/]"
+        )
+        return None
+
+
+def _run_live(
+    source: Any, config: Any, args: argparse.Namespace, title: str, block: bool = False
+) -> int:
+    """Source -> signal core -> console, MQTT, recorder, JSON lines; Ctrl-C stops cleanly."""
+    import asyncio
+
+    import msgspec
+
+    from sensorhub.pipeline.runner import run_pipeline
     from sensorhub.pipeline.session import Processor
-    from sensorhub.recording import SensorEntry
+    from sensorhub.recording import SessionHeader, SessionWriter
+    from sensorhub.sinks.console import ConsoleSink
+    from sensorhub.sinks.files import JsonlSink, RecorderSink
+    from sensorhub.sinks.mqtt import MqttSink
 
-    console = Console(highlight=False, soft_wrap=True)
-    run = SimulatedRun(cfg)
-    proc = Processor([SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)])
-    proc.warm_up()
-    names = [s.name for s in run.sensors]
-    moving = next((s.activity for s in cfg.segments if s.activity != "stand"), "stand")
-    console.print(
-        f"[bold]{title}[/]: simulated {moving}, {', '.join(names)}, {cfg.duration_s:.0f} s, "
-        f"seed {cfg.seed}  (Ctrl-C stops)"
+    console = ConsoleSink()
+    say = console.console.print
+    session = time.strftime("%Y%m%dT%H%M%S")
+    sinks: list[Any] = [console]
+    url = _mqtt_url(config, getattr(args, "mqtt", None), say)
+    if url is not None:
+        mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
+        sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
+    if getattr(args, "events_jsonl", None) is not None:
+        sinks.append(JsonlSink(args.events_jsonl))
+    if getattr(args, "record", None) is not None:
+        header = SessionHeader(time.time(), "live", list(source.sensors))
+        sinks.append(RecorderSink(SessionWriter(args.record, header, fsync=True)))
+    processor = Processor(source.sensors)
+    processor.warm_up()
+    say(
+        f"[bold]{title}[/]: {', '.join(e.name for e in source.sensors)}"
+        + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
+        + "  (Ctrl-C stops)"
     )
-    console.print("[dim]every step as the signal core detects it from the sensors' bytes[/]")
-    cadence = 0.0
-    start = time.monotonic()
-    tick = 0.05
-    next_report = 5.0
-    while not run.done:
-        delay = start + run.t + tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        for d in run.poll(tick):
-            for ev in proc.feed(d.t, d.sensor, d.data):
-                if isinstance(ev, Cadence):
-                    cadence = ev.cadence_spm
-                elif isinstance(ev, Step):
-                    strike = (
-                        f"{ev.strike:<9}{ev.strike_angle_deg:+5.1f} deg"
-                        if ev.strike and ev.strike_angle_deg is not None
-                        else " " * 18
-                    )
-                    contact = f"{ev.contact_ms:4.0f} ms" if ev.contact_ms else "   -   "
-                    impact = f"{ev.impact_g:5.1f} g" if ev.impact_g else "   -   "
-                    cad = f"{cadence:5.1f} spm" if cadence else "    -    "
-                    console.print(
-                        f"{ev.t:8.3f} s  {ev.side:>5} step  cadence {cad}  "
-                        f"contact {contact}  impact {impact}  {strike}"
-                    )
-                elif isinstance(ev, Activity):
-                    console.print(f"[bold]{ev.t:8.3f} s  {ev.state}[/]")
-                elif isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
-                    console.print(
-                        f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
-                        f"impact {ev.impact_si_pct or 0:+.1f} %, step time "
-                        f"{ev.step_time_si_pct or 0:+.1f} % (+: right higher)[/]"
-                    )
-        if run.t >= next_report:
-            next_report += 5.0
-            parts = [
-                f"{n}: {s.missing_samples} samples lost, battery {s.battery_pct} %"
-                for n, s in zip(names, proc.streams.values(), strict=True)
-            ]
-            console.print(f"[dim]{run.t:8.1f} s  " + " | ".join(parts) + "[/]")
-    for d in run.finish():
-        proc.feed(d.t, d.sensor, d.data)
-    lost = sum(s.missing_samples for s in proc.streams.values())
-    corrupt = sum(s.corrupt for s in proc.streams.values())
-    console.print(f"done: {lost} samples lost, {corrupt} corrupt notifications")
+    stop = asyncio.Event()
+
+    async def main() -> Any:
+        import signal as _signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (_signal.SIGINT, _signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
+
+    summary = asyncio.run(main())
+    lost = sum(s.missing_samples for s in processor.streams.values())
+    corrupt = sum(s.corrupt for s in processor.streams.values())
+    dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"
+    say(
+        f"done ({summary.stopped_by}): {summary.notifications} notifications, "
+        f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
+        f"dropped: {dropped}"
+    )
     return 0
+
+
+def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim") -> int:
+    from sensorhub.config import load_config
+    from sensorhub.sources.simulated import SimulatedSource
+
+    import msgspec
+
+    config = load_config(getattr(args, "config", None))
+    # `sim` shows the simulator on the console only; `demo` is the whole product
+    config = msgspec.structs.replace(
+        config, mqtt=msgspec.structs.replace(config.mqtt, enabled=False)
+    )
+    return _run_live(SimulatedSource(cfg, speed=1.0), config, args, title)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from firmware_sim.gait import GaitParams
     from firmware_sim.run import default_config
+    from sensorhub.config import load_config
+    from sensorhub.sources.simulated import SimulatedSource
 
-    cfg = default_config(
-        activity="run",
-        mount=Mounting.SHOE,
-        duration_s=args.duration,
-        seed=args.seed,
-        sides=(Side.LEFT, Side.RIGHT),
-        gait=GaitParams(asymmetry=0.04),
-    )
-    return _stream_sim(cfg, title="sensorhub demo")
+    config = load_config(args.config)
+    sim = config.sim
+    try:
+        cfg = default_config(
+            activity=sim.activity,
+            mount=Mounting[sim.mount.upper()],
+            duration_s=args.duration if args.duration is not None else sim.duration_s,
+            seed=args.seed if args.seed is not None else sim.seed,
+            sides=(Side.LEFT, Side.RIGHT),
+            cadence_spm=sim.cadence_spm,
+            gait=GaitParams(asymmetry=sim.asymmetry),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"[sim] in the configuration: {exc}") from None
+    return _run_live(SimulatedSource(cfg, speed=1.0), config, args, "sensorhub demo")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -467,6 +515,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     reader = SessionReader(args.file)
     for line in reader.describe_damage():
         print(f"sensorhub: warning: {args.file}: {line}", file=sys.stderr)
+    if args.mqtt is not None and args.mqtt.lower() != "none":
+        from sensorhub.config import load_config
+        from sensorhub.sources.replay import ReplaySource
+
+        # through the live pipeline; as fast as possible it waits for the broker
+        return _run_live(
+            ReplaySource(reader, speed),
+            load_config(args.config),
+            args,
+            f"sensorhub replay {args.file}",
+            block=speed is None,
+        )
     out = None
     if args.events_jsonl is not None:
         try:

@@ -35,6 +35,7 @@ class MqttConfig(_Section):
     tls_insecure: bool = False  # accept any server certificate (testing only)
     keepalive_s: int = 15
     outbox_max: int = 10_000  # QoS 1 messages kept while the broker is away
+    final_flush_s: float = 15.0  # at the end, how long to wait for a missing broker
     topic_prefix: str = "sensorhub"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,8 @@ class Mosquitto:
             "persistence false",
             "log_dest none",
         ]
+        if os.geteuid() == 0:  # started as root it would drop to a user that cannot read tmp
+            lines.append("user root")
         if users:
             pw = workdir / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))

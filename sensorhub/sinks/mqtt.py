@@ -79,18 +79,23 @@ class MqttStats:
     errors: list[str] = field(default_factory=list)
 
 
-def describe_error(exc: BaseException, address: BrokerAddress) -> tuple[str, bool]:
+def describe_error(
+    exc: BaseException, address: BrokerAddress, ever_connected: bool = True
+) -> tuple[str, bool]:
     """A one-line explanation and whether retrying can help."""
     text = str(exc)
     low = text.lower()
     if (
-        "not authori" in low
-        or "bad user name or password" in low
-        or "code:5" in low
-        or "code:4" in low
-        or "code:135" in low
-        or "code:134" in low
+        address.tls
+        and not ever_connected
+        and ("reset by peer" in low or "eof" in low or "wrong version" in low)
     ):
+        return (
+            f"TLS to MQTT broker {address} failed ({text}): does it speak TLS on port "
+            f"{address.port}? Use mqtt:// for a plain broker, or check the port",
+            False,
+        )
+    if "not authori" in low or "bad user name" in low or "bad username" in low:
         return (
             f"MQTT broker {address} refused the credentials ({text}); check the user and "
             "password in the MQTT URL",
@@ -126,6 +131,7 @@ class MqttSink:
 
     name = "mqtt"
     wants_raw = False
+    BACKOFF_CAP_S = 10.0  # reconnect delays: uniform in [0, min(cap, 0.5 s x 2^attempt)]
 
     def __init__(
         self,
@@ -198,8 +204,14 @@ class MqttSink:
         )
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
-        """Publish until ``STOP`` comes off the queue (then set the status offline)."""
+        """Publish until ``STOP`` comes off the queue (then set the status offline).
+
+        If the broker is away when the run ends, keep trying for ``final_flush_s`` to
+        deliver what the outbox holds.
+        """
         attempt = 0
+        stopping_since: float | None = None
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 async with self._client() as client:
@@ -215,7 +227,7 @@ class MqttSink:
                         await client.publish(topic, payload, qos=1)
                         self._outbox.popleft()
                         self.stats.published += 1
-                    if await self._publish_from(queue, client):
+                    if stopping_since is not None or await self._publish_from(queue, client):
                         await client.publish(
                             self.status_topic, self._status("offline"), qos=1, retain=True
                         )
@@ -224,18 +236,28 @@ class MqttSink:
             except aiomqtt.MqttError as exc:
                 was = self.connected
                 self.connected = False
-                message, retry = describe_error(exc, self.address)
+                message, retry = describe_error(exc, self.address, self.stats.connects > 0)
                 if not self.stats.errors or self.stats.errors[-1] != message:
                     self._on_status(("MQTT: connection lost; " if was else "MQTT: ") + message)
                 self.stats.errors.append(message)
                 if not retry:
                     self._fatal = message
-                    await self._drain(queue, None)  # keep the pipeline flowing, locally
+                    if stopping_since is None:
+                        await self._drain(queue, None)  # keep the pipeline flowing, locally
                     return
-                cap = 2.0 ** min(attempt, 5)
+                delay = random.uniform(0.0, min(self.BACKOFF_CAP_S, 0.5 * 2.0**attempt))
                 attempt += 1
-                if await self._drain(queue, random.uniform(0.0, cap)):
-                    return
+                if stopping_since is not None:
+                    if loop.time() - stopping_since > self.config.final_flush_s:
+                        if self._outbox:
+                            self._on_status(
+                                f"MQTT: {len(self._outbox)} QoS 1 messages not "
+                                "delivered: the broker stayed away"
+                            )
+                        return
+                    await asyncio.sleep(delay)
+                elif await self._drain(queue, delay):
+                    stopping_since = loop.time()
 
     async def _publish_from(self, queue: asyncio.Queue[Any], client: aiomqtt.Client) -> bool:
         """Publish events until STOP (True) or a broker error (raised)."""

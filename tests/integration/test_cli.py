@@ -64,7 +64,7 @@ def test_sim_streams_to_the_console() -> None:
     r = sh("sim", "--duration", "9", "--seed", "1", "--side", "both")
     assert r.returncode == 0, r.stderr
     steps = [line for line in r.stdout.splitlines() if " step " in line]
-    assert len(steps) >= 8 and "running" in r.stdout and "done: 0 samples lost" in r.stdout
+    assert len(steps) >= 8 and "running" in r.stdout and "0 samples lost" in r.stdout
 
 
 def test_import_csv_command(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from firmware_sim.run import default_config
 from sensorhub.config import MqttConfig
@@ -61,3 +63,254 @@ async def test_every_footstrike_arrives_in_order(mosquitto: Mosquitto, tmp_path:
     ids = [b["id"] for t, b, _ in received if not t.endswith("/status")]
     assert len(ids) == len(set(ids))  # every event has its own id
     assert statuses and statuses[0].startswith("MQTT: connected")
+
+
+async def resilient_collect(broker: Mosquitto, stop: asyncio.Event, out: list[Any]) -> None:
+    """A subscriber that reconnects at once whenever the broker comes back."""
+    while not stop.is_set():
+        try:
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier="test-sub2") as sub:
+                await sub.subscribe("sensorhub/#", qos=1)
+                async for msg in sub.messages:
+                    out.append((str(msg.topic), json.loads(msg.payload)))  # type: ignore[arg-type]
+                    if stop.is_set():
+                        return
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.05)
+
+
+async def test_broker_outage_loses_no_qos1_event(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """The broker is down for 30 s of the run (at 10x speed); every QoS 1 event arrives."""
+    cfg = default_config(duration_s=90, seed=2, sides=(Side.LEFT, Side.RIGHT))
+    source = SimulatedSource(cfg, speed=10.0)
+    jsonl = tmp_path / "events.jsonl"
+    sink = MqttSink(MqttConfig(url=mosquitto.url, keepalive_s=2), "runner", "s2")
+    received: list[Any] = []
+    stop = asyncio.Event()
+    sub = asyncio.create_task(resilient_collect(mosquitto, stop, received))
+    await asyncio.sleep(0.3)
+
+    async def outage() -> None:
+        await asyncio.sleep(2.5)  # 25 s into the run
+        mosquitto.stop()
+        await asyncio.sleep(3.0)  # 30 s of the run
+        mosquitto.start()
+
+    chaos = asyncio.create_task(outage())
+    await run_pipeline(source, Processor(source.sensors), [sink, JsonlSink(jsonl)])
+    await chaos
+    await asyncio.sleep(1.0)  # the last messages reach the subscriber
+    stop.set()
+    sub.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sub
+    written = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    qos1 = [(e["type"], e["t"]) for e in written if e["type"] in ("step", "activity", "asymmetry")]
+    got = [
+        (b["type"], b["t"])
+        for t, b in received
+        if "type" in b and b["type"] in ("step", "activity", "asymmetry")
+    ]
+    assert len(qos1) > 150
+    assert got == qos1  # all of them, in order
+    assert sink.stats.connects >= 2 and sink.stats.dropped_qos0 > 0  # the outage was real
+    assert sink.stats.outbox_overflow == 0
+
+
+async def test_outbox_bound_is_enforced(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = default_config(duration_s=40, seed=3, sides=(Side.LEFT, Side.RIGHT))
+    source = SimulatedSource(cfg, speed=10.0)
+    sink = MqttSink(MqttConfig(url=mosquitto.url, keepalive_s=2, outbox_max=5), "runner", "s3")
+
+    async def outage() -> None:
+        await asyncio.sleep(0.8)
+        mosquitto.stop()
+        await asyncio.sleep(2.0)
+        mosquitto.start()
+
+    chaos = asyncio.create_task(outage())
+    jsonl = tmp_path / "e.jsonl"
+    await run_pipeline(source, Processor(source.sensors), [sink, JsonlSink(jsonl)])
+    await chaos
+    assert sink.stats.outbox_overflow > 0
+    assert len(jsonl.read_text().splitlines()) > 100  # local events are all there
+
+
+async def test_bad_broker_address_one_error_and_local_recording(tmp_path: Path) -> None:
+    from tests.mosquitto import free_port
+
+    cfg = default_config(duration_s=20, seed=1)
+    source = SimulatedSource(cfg, speed=None)
+    messages: list[str] = []
+    sink = MqttSink(
+        MqttConfig(url=f"mqtt://127.0.0.1:{free_port()}", final_flush_s=1.0),
+        "r",
+        "s",
+        on_status=messages.append,
+    )
+    jsonl = tmp_path / "e.jsonl"
+    summary = await run_pipeline(source, Processor(source.sensors), [sink, JsonlSink(jsonl)])
+    assert len(jsonl.read_text().splitlines()) == sum(summary.events.values()) > 20
+    assert "unreachable" in messages[0] and "recorded locally" in messages[0]
+    # one error line; at the end, what could not be delivered
+    assert messages[1:] == [
+        f"MQTT: {len(sink._outbox)} QoS 1 messages not delivered: the broker stayed away"
+    ]
+
+
+# paho leaves the socket of a failed TLS handshake for the garbage collector
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_refused_credentials_and_tls_misconfigured(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, users={"coach": "secret"})
+    broker.start()
+    try:
+        for url, expect in [
+            (f"mqtt://coach:wrong@127.0.0.1:{broker.port}", "refused the credentials"),
+            (f"mqtts://127.0.0.1:{broker.port}", "TLS to MQTT broker"),
+        ]:
+            cfg = default_config(duration_s=10, seed=1)
+            source = SimulatedSource(cfg, speed=None)
+            messages: list[str] = []
+            sink = MqttSink(
+                MqttConfig(url=url, final_flush_s=1.0), "r", "s", on_status=messages.append
+            )
+            jsonl = tmp_path / f"e{len(expect)}.jsonl"
+            summary = await run_pipeline(
+                source, Processor(source.sensors), [sink, JsonlSink(jsonl)]
+            )
+            assert len(messages) == 1 and expect in messages[0], messages
+            assert len(jsonl.read_text().splitlines()) == sum(summary.events.values())
+        # the right password works
+        ok = MqttSink(MqttConfig(url=f"mqtt://coach:secret@127.0.0.1:{broker.port}"), "r", "s")
+        source = SimulatedSource(default_config(duration_s=5, seed=1), speed=None)
+        await run_pipeline(source, Processor(source.sensors), [ok])
+        assert ok.stats.connects == 1 and ok.stats.published > 0
+    finally:
+        broker.stop()
+
+
+async def test_killed_hub_goes_offline_through_the_last_will(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'[runner]\nid = "lwt"\n[mqtt]\nurl = "{mosquitto.url}"\nkeepalive_s = 1\n')
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "sensorhub", "demo", "--config", str(cfg), "--duration", "120"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="watcher") as sub:
+            await sub.subscribe("sensorhub/lwt/status", qos=1)
+
+            async def state() -> str:
+                msg = await anext(aiter(sub.messages))
+                return str(json.loads(msg.payload)["state"])  # type: ignore[arg-type]
+
+            assert await asyncio.wait_for(state(), 60) == "online"
+            os.kill(hub.pid, signal.SIGKILL)
+            # keep-alive 1 s: the broker notices within 1.5 s and publishes the will
+            assert await asyncio.wait_for(state(), 10) == "offline"
+        # and it is retained: a dashboard that connects later sees it too
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="late") as late:
+            await late.subscribe("sensorhub/lwt/status", qos=1)
+            msg = await asyncio.wait_for(anext(aiter(late.messages)), 5)
+            assert msg.retain and json.loads(msg.payload)["state"] == "offline"  # type: ignore[arg-type]
+    finally:
+        hub.kill()
+        hub.wait()
+
+
+def test_demo_stops_cleanly_on_sigterm_and_sets_offline(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rec = tmp_path / "demo.shs"
+    hub = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sensorhub",
+            "demo",
+            "--mqtt",
+            mosquitto.url,
+            "--duration",
+            "120",
+            "--record",
+            str(rec),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(12)  # start (and compile on a cold cache), then a few seconds of running
+    hub.send_signal(signal.SIGTERM)
+    out, err = hub.communicate(timeout=30)
+    assert hub.returncode == 0, err
+    assert "done (stop requested)" in out
+    from sensorhub.recording import SessionReader
+
+    reader = SessionReader(rec)
+    assert reader.clean_close and sum(1 for _ in reader.records()) > 100
+    got = subprocess.run(
+        [
+            "mosquitto_sub",
+            "-p",
+            str(mosquitto.port),
+            "-t",
+            "sensorhub/runner/status",
+            "-C",
+            "1",
+            "-W",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(got.stdout)["state"] == "offline"
+
+
+def test_replay_publishes_the_recorded_events(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rec = tmp_path / "r.shs"
+    run = [sys.executable, "-m", "sensorhub"]
+    assert (
+        subprocess.run(
+            [*run, "sim", "--duration", "30", "--side", "both", "--record", str(rec)],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    sub = subprocess.Popen(
+        ["mosquitto_sub", "-p", str(mosquitto.port), "-t", "sensorhub/+/+/footstrike", "-W", "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    import time
+
+    time.sleep(0.5)
+    out = tmp_path / "e.jsonl"
+    r = subprocess.run(
+        [*run, "replay", str(rec), "--mqtt", mosquitto.url, "--events-jsonl", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    sub.terminate()
+    lines = [json.loads(x) for x in sub.communicate()[0].splitlines()]
+    want = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["t"] for x in lines] == [x["t"] for x in want if x["type"] == "footstrike"]
+    assert len(lines) > 50
