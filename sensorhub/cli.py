@@ -357,10 +357,10 @@ def _run_live(
 
 
 def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim") -> int:
+    import msgspec
+
     from sensorhub.config import load_config
     from sensorhub.sources.simulated import SimulatedSource
-
-    import msgspec
 
     config = load_config(getattr(args, "config", None))
     # `sim` shows the simulator on the console only; `demo` is the whole product
