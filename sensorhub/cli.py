@@ -278,25 +278,22 @@ def _describe(cfg: Any) -> dict[str, Any]:
     return result
 
 
-def _mqtt_url(config: Any, option: str | None, say: Any) -> str | None:
-    """The broker to use: --mqtt, the config, or one already listening on localhost:1883."""
+def _mqtt_url(config: Any, option: str | None) -> tuple[str | None, bool]:
+    """The broker to use (--mqtt, the config, one listening on localhost:1883, or the
+    embedded one) and whether the embedded broker has to be started."""
     import socket
 
     if option is not None:
-        return None if option.lower() == "none" else option
+        return (None if option.lower() == "none" else option), False
     if not config.mqtt.enabled:
-        return None
+        return None, False
     if config.mqtt.url:
-        return str(config.mqtt.url)
+        return str(config.mqtt.url), False
     try:
         with socket.create_connection(("127.0.0.1", 1883), timeout=0.3):
-            return "mqtt://127.0.0.1:1883"
+            return "mqtt://127.0.0.1:1883", False
     except OSError:
-        say(
-            "[dim]no MQTT broker on localhost:1883: events stay on this screen (start "
-            "Mosquitto, or pass --mqtt URL)[/]"
-        )
-        return None
+        return "mqtt://127.0.0.1:1883", True
 
 
 def _run_live(
@@ -318,7 +315,7 @@ def _run_live(
     say = console.console.print
     session = time.strftime("%Y%m%dT%H%M%S")
     sinks: list[Any] = [console]
-    url = _mqtt_url(config, getattr(args, "mqtt", None), say)
+    url, embedded = _mqtt_url(config, getattr(args, "mqtt", None))
     if url is not None:
         mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
         sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
@@ -332,6 +329,7 @@ def _run_live(
     say(
         f"[bold]{title}[/]: {', '.join(e.name for e in source.sensors)}"
         + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
+        + (" on the embedded broker" if embedded else "")
         + "  (Ctrl-C stops)"
     )
     stop = asyncio.Event()
@@ -342,7 +340,12 @@ def _run_live(
         loop = asyncio.get_running_loop()
         for sig in (_signal.SIGINT, _signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
+        if not embedded:
+            return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
+        from sensorhub.sinks.broker import EmbeddedBroker
+
+        async with EmbeddedBroker():
+            return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
 
     summary = asyncio.run(main())
     lost = sum(s.missing_samples for s in processor.streams.values())

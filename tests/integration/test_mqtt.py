@@ -314,3 +314,41 @@ def test_replay_publishes_the_recorded_events(mosquitto: Mosquitto, tmp_path: Pa
     want = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["t"] for x in lines] == [x["t"] for x in want if x["type"] == "footstrike"]
     assert len(lines) > 50
+
+
+def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
+    """No broker configured, none on localhost:1883: the demo starts its own and a plain
+    subscriber sees the run (skipped if something already listens on 1883)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", 1883)) == 0:
+            pytest.skip("something already listens on localhost:1883")
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "sensorhub", "demo", "--duration", "12"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", 1883)) == 0:
+                    break
+            time.sleep(0.2)
+        got = subprocess.run(
+            ["mosquitto_sub", "-p", "1883", "-t", "sensorhub/+/+/step", "-C", "3", "-W", "20"],
+            capture_output=True,
+            text=True,
+        )
+        steps = [json.loads(x) for x in got.stdout.splitlines()]
+        assert len(steps) == 3 and all(s["type"] == "step" for s in steps)
+        out, _ = hub.communicate(timeout=30)
+        assert "on the embedded broker" in out and hub.returncode == 0
+    finally:
+        hub.kill()
+        hub.wait()
