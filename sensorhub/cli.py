@@ -91,6 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
     rep.add_argument("--mqtt", metavar="URL", help="also publish the events to this broker")
     rep.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
+    rep.add_argument("--audio", metavar="wav:PATH|none", help="render the cadence cues")
 
     ev = sub.add_parser("evaluate", help="compare events with ground truth")
     ev.add_argument("--events", type=Path, required=True, metavar="EVENTS.jsonl")
@@ -166,6 +167,7 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--record", type=Path, metavar="FILE", help="record the session")
     p.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
+    p.add_argument("--audio", metavar="auto|wav:PATH|none", help="where cadence cues play")
 
 
 def _sim_options(p: argparse.ArgumentParser) -> None:
@@ -324,6 +326,40 @@ def _run_live(
     if getattr(args, "record", None) is not None:
         header = SessionHeader(time.time(), "live", list(source.sensors))
         sinks.append(RecorderSink(SessionWriter(args.record, header, fsync=True)))
+    stages: list[Any] = []
+    cues = config.cues
+    if cues.mode != "off":
+        from sensorhub.cues import CueController, CueSettings
+
+        try:
+            settings = CueSettings(
+                mode=cues.mode,
+                target_spm=cues.target_spm,
+                increase_pct=cues.increase_pct,
+                baseline_s=cues.baseline_s,
+                band_spm=cues.band_spm,
+                impact_threshold_g=cues.impact_threshold_g,
+                fade_schedule=tuple((float(m), float(g)) for m, g in cues.fade_schedule),
+                volume=cues.volume,
+                sample_rate=config.audio.sample_rate,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"[cues] in the configuration: {exc}") from None
+        stages.append(CueController(settings))
+        audio = getattr(args, "audio", None) or config.audio.output
+        wav: Path | None = None
+        if audio.startswith("wav:"):
+            wav = Path(audio[4:])
+        elif audio == "auto":
+            # PortAudio playback is not built yet: the cues go to a WAV file
+            wav = Path(f"sensorhub-{session}.wav")
+        elif audio != "none":
+            raise ConfigError(f"--audio {audio!r} unknown", "use auto, wav:PATH or none")
+        if wav is not None:
+            from sensorhub.sinks.audio import WavSink
+
+            sinks.append(WavSink(wav, settings))
+            say(f"[dim]cadence cues ({cues.mode}) to {wav}[/]")
     processor = Processor(source.sensors)
     processor.warm_up()
     say(
@@ -341,11 +377,15 @@ def _run_live(
         for sig in (_signal.SIGINT, _signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         if not embedded:
-            return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
+            return await run_pipeline(
+                source, processor, sinks, block=block, stop_event=stop, stages=stages
+            )
         from sensorhub.sinks.broker import EmbeddedBroker
 
         async with EmbeddedBroker():
-            return await run_pipeline(source, processor, sinks, block=block, stop_event=stop)
+            return await run_pipeline(
+                source, processor, sinks, block=block, stop_event=stop, stages=stages
+            )
 
     summary = asyncio.run(main())
     lost = sum(s.missing_samples for s in processor.streams.values())
@@ -368,7 +408,9 @@ def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim"
     config = load_config(getattr(args, "config", None))
     # `sim` shows the simulator on the console only; `demo` is the whole product
     config = msgspec.structs.replace(
-        config, mqtt=msgspec.structs.replace(config.mqtt, enabled=False)
+        config,
+        mqtt=msgspec.structs.replace(config.mqtt, enabled=False),
+        cues=msgspec.structs.replace(config.cues, mode="off"),
     )
     return _run_live(SimulatedSource(cfg, speed=1.0), config, args, title)
 
@@ -522,7 +564,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from sensorhub.config import load_config
         from sensorhub.sources.replay import ReplaySource
 
-        # through the live pipeline; as fast as possible it waits for the broker
+        # through the live pipeline; as fast as possible it waits for the broker.  Cues are
+        # rendered only when asked for (--audio wav:PATH)
+        args.audio = args.audio or "none"
         return _run_live(
             ReplaySource(reader, speed),
             load_config(args.config),

@@ -39,6 +39,28 @@ class MqttConfig(_Section):
     topic_prefix: str = "sensorhub"
 
 
+class CuesConfig(_Section):
+    """Cadence cues (see ``sensorhub.cues``)."""
+
+    mode: Literal["off", "metronome", "band", "impact", "fade"] = "metronome"
+    target_spm: float | None = None  # default: the runner's baseline + increase_pct
+    increase_pct: float = 5.0
+    baseline_s: float = 60.0
+    band_spm: float = 3.0
+    impact_threshold_g: float = 12.0
+    fade_schedule: list[tuple[float, float]] = msgspec.field(
+        default_factory=lambda: [(0.0, 1.0), (5.0, 1.0), (10.0, 0.0)]
+    )
+    volume: float = 0.5
+
+
+class AudioConfig(_Section):
+    """Where cues are heard: ``auto`` (speakers, else a WAV file), ``wav:PATH``, ``none``."""
+
+    output: str = "auto"
+    sample_rate: int = 48000
+
+
 class SimConfigSection(_Section):
     """The simulated runner of ``sensorhub demo``."""
 
@@ -53,6 +75,8 @@ class SimConfigSection(_Section):
 class Config(_Section):
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
+    cues: CuesConfig = msgspec.field(default_factory=CuesConfig)
+    audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     sim: SimConfigSection = msgspec.field(default_factory=SimConfigSection)
 
 

@@ -80,7 +80,19 @@ class Asymmetry(Event, tag="asymmetry", frozen=True, kw_only=True):
     step_time_si_pct: float | None = None
 
 
-AnyEvent: TypeAlias = FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry
+class Cue(Event, tag="cue", frozen=True, kw_only=True):
+    """What the runner hears changes: the metronome starts, stops, changes target or
+    loudness, or an impact tone plays."""
+
+    cue: str  # metronome, impact
+    playing: bool = False
+    target_spm: float | None = None
+    gain: float = 0.0
+    pitch_hz: float | None = None
+    peak_g: float | None = None
+
+
+AnyEvent: TypeAlias = FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue
 EVENT_TYPES: tuple[type[Event], ...] = (
     FootStrike,
     ToeOff,
@@ -89,6 +101,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Cadence,
     Activity,
     Asymmetry,
+    Cue,
 )
 
 _encoder = msgspec.json.Encoder()

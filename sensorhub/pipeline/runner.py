@@ -31,6 +31,10 @@ class Sink(Protocol):
     async def run(self, queue: asyncio.Queue[Any]) -> None: ...
 
 
+class Stage(Protocol):
+    def on_event(self, ev: Any) -> Sequence[Any]: ...
+
+
 class Source(Protocol):
     def notifications(self) -> AsyncIterator[tuple[float, int, bytes]]: ...
 
@@ -81,8 +85,11 @@ async def run_pipeline(
     block: bool = False,
     queue_size: int = 4096,
     stop_event: asyncio.Event | None = None,
+    stages: Sequence[Stage] = (),
 ) -> RunSummary:
-    """Run until the source ends or ``stop_event`` is set; returns what happened."""
+    """Run until the source ends or ``stop_event`` is set; returns what happened.
+
+    ``stages`` see every event and may add their own (the cue controller adds cues)."""
     summary = RunSummary()
     bus = Bus(block)
     queues = [(s, bus.add(s, queue_size)) for s in sinks]
@@ -94,7 +101,10 @@ async def run_pipeline(
                 summary.notifications += 1
                 if wants_raw:
                     await bus.put((t, sensor, data), raw=True)
-                for ev in processor.feed(t, sensor, data):
+                events: list[Any] = processor.feed(t, sensor, data)
+                for stage in stages:
+                    events += [x for ev in list(events) for x in stage.on_event(ev)]
+                for ev in events:
                     summary.events[str(ev.__struct_config__.tag)] += 1
                     await bus.put(ev, raw=False)
                 if stop_event is not None and stop_event.is_set():

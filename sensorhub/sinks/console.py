@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Step
+from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Step
 from sensorhub.pipeline.runner import STOP
 
 
@@ -36,6 +36,15 @@ class ConsoleSink:
             self.console.print(
                 f"{ev.t:8.3f} s  {ev.side:>5} step  cadence {cad}  "
                 f"contact {contact}  impact {impact}  {strike}"
+            )
+        elif isinstance(ev, Cue) and ev.cue == "metronome":
+            state = (
+                f"on at {ev.target_spm:.1f} steps/min, gain {ev.gain:.2f}" if ev.playing else "off"
+            )
+            self.console.print(f"[magenta]{ev.t:8.3f} s  metronome {state}[/]")
+        elif isinstance(ev, Cue) and ev.cue == "impact":
+            self.console.print(
+                f"[magenta]{ev.t:8.3f} s  impact tone {ev.pitch_hz:.0f} Hz ({ev.peak_g:.1f} g)[/]"
             )
         elif isinstance(ev, Activity):
             self.console.print(f"[bold]{ev.t:8.3f} s  {ev.state}[/]")

@@ -201,7 +201,18 @@ async def test_killed_hub_goes_offline_through_the_last_will(
     cfg = tmp_path / "hub.toml"
     cfg.write_text(f'[runner]\nid = "lwt"\n[mqtt]\nurl = "{mosquitto.url}"\nkeepalive_s = 1\n')
     hub = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub", "demo", "--config", str(cfg), "--duration", "120"],
+        [
+            sys.executable,
+            "-m",
+            "sensorhub",
+            "demo",
+            "--config",
+            str(cfg),
+            "--duration",
+            "120",
+            "--audio",
+            "none",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -248,6 +259,8 @@ def test_demo_stops_cleanly_on_sigterm_and_sets_offline(
             "120",
             "--record",
             str(rec),
+            "--audio",
+            "none",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -328,7 +341,7 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         if s.connect_ex(("127.0.0.1", 1883)) == 0:
             pytest.skip("something already listens on localhost:1883")
     hub = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub", "demo", "--duration", "12"],
+        [sys.executable, "-m", "sensorhub", "demo", "--duration", "12", "--audio", "none"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
