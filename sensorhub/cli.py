@@ -560,13 +560,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     reader = SessionReader(args.file)
     for line in reader.describe_damage():
         print(f"sensorhub: warning: {args.file}: {line}", file=sys.stderr)
-    if args.mqtt is not None and args.mqtt.lower() != "none":
+    wants_mqtt = args.mqtt is not None and args.mqtt.lower() != "none"
+    wants_audio = args.audio is not None and args.audio.lower() != "none"
+    if wants_mqtt or wants_audio:
         from sensorhub.config import load_config
         from sensorhub.sources.replay import ReplaySource
 
         # through the live pipeline; as fast as possible it waits for the broker.  Cues are
         # rendered only when asked for (--audio wav:PATH)
         args.audio = args.audio or "none"
+        args.mqtt = args.mqtt or "none"
         return _run_live(
             ReplaySource(reader, speed),
             load_config(args.config),
