@@ -209,17 +209,32 @@ def test_replay_renders_cues_to_wav(tmp_path: Path) -> None:
     import wave
 
     rec = tmp_path / "run.shs"
-    assert sh("sim", "--duration", "90", "--seed", "3", "--side", "both", "--record",
-              str(rec)).returncode == 0
+    assert (
+        sh(
+            "sim", "--duration", "90", "--seed", "3", "--side", "both", "--record", str(rec)
+        ).returncode
+        == 0
+    )
     cfg = tmp_path / "c.toml"
     cfg.write_text('[cues]\nmode = "metronome"\ntarget_spm = 180.0\n')
     wav = tmp_path / "cues.wav"
-    r = sh("replay", str(rec), "--config", str(cfg), "--audio", f"wav:{wav}",
-           "--events-jsonl", str(tmp_path / "e.jsonl"))
+    r = sh(
+        "replay",
+        str(rec),
+        "--config",
+        str(cfg),
+        "--audio",
+        f"wav:{wav}",
+        "--events-jsonl",
+        str(tmp_path / "e.jsonl"),
+    )
     assert r.returncode == 0, r.stderr
     assert "metronome on at 180.0 steps/min" in r.stdout
     with wave.open(str(wav)) as w:
         assert w.getnframes() / w.getframerate() > 80
-    cues = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()
-            if '"type":"cue"' in x]
+    cues = [
+        json.loads(x)
+        for x in (tmp_path / "e.jsonl").read_text().splitlines()
+        if '"type":"cue"' in x
+    ]
     assert cues[0]["playing"] and cues[-1]["playing"] is False  # stops when the run does
