@@ -326,7 +326,9 @@ def _run_live(
     if getattr(args, "record", None) is not None:
         header = SessionHeader(time.time(), "live", list(source.sensors))
         sinks.append(RecorderSink(SessionWriter(args.record, header, fsync=True)))
-    stages: list[Any] = []
+    from sensorhub.pipeline.summary import SessionSummary
+
+    stages: list[Any] = [SessionSummary()]
     cues = config.cues
     if cues.mode != "off":
         from sensorhub.cues import CueController, CueSettings

@@ -92,7 +92,25 @@ class Cue(Event, tag="cue", frozen=True, kw_only=True):
     peak_g: float | None = None
 
 
-AnyEvent: TypeAlias = FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue
+class Summary(Event, tag="summary", frozen=True, kw_only=True):
+    """The session at its end: what a runner or coach looks at afterwards."""
+
+    duration_s: float
+    running_s: float
+    steps: int
+    cadence_spm: float | None = None  # median while running
+    contact_ms: float | None = None  # median
+    impact_g: float | None = None  # median
+    impact_p90_g: float | None = None
+    strike_pct: dict[str, float] = {}  # rearfoot / midfoot / forefoot shares
+    contact_si_pct: float | None = None  # the last asymmetry values
+    impact_si_pct: float | None = None
+    step_time_si_pct: float | None = None
+
+
+AnyEvent: TypeAlias = (
+    FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue | Summary
+)
 EVENT_TYPES: tuple[type[Event], ...] = (
     FootStrike,
     ToeOff,
@@ -102,6 +120,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Activity,
     Asymmetry,
     Cue,
+    Summary,
 )
 
 _encoder = msgspec.json.Encoder()

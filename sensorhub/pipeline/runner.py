@@ -110,6 +110,10 @@ async def run_pipeline(
                 if stop_event is not None and stop_event.is_set():
                     summary.stopped_by = "stop requested"
                     break
+            for stage in stages:  # what a stage has to say at the end (a session summary)
+                for ev in getattr(stage, "finish", list)():
+                    summary.events[str(ev.__struct_config__.tag)] += 1
+                    await bus.put(ev, raw=False)
         finally:
             await bus.close(STOP)
 

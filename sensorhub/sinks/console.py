@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Step
+from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Step, Summary
 from sensorhub.pipeline.runner import STOP
 
 
@@ -45,6 +45,14 @@ class ConsoleSink:
         elif isinstance(ev, Cue) and ev.cue == "impact":
             self.console.print(
                 f"[magenta]{ev.t:8.3f} s  impact tone {ev.pitch_hz:.0f} Hz ({ev.peak_g:.1f} g)[/]"
+            )
+        elif isinstance(ev, Summary):
+            strike = ", ".join(f"{k} {v:.0f} %" for k, v in ev.strike_pct.items()) or "-"
+            self.console.print(
+                f"[bold]summary: {ev.steps} steps, {ev.running_s / 60:.1f} min running, "
+                f"cadence {ev.cadence_spm or 0:.1f} steps/min, contact {ev.contact_ms or 0:.0f} "
+                f"ms, impact {ev.impact_g or 0:.1f} g (p90 {ev.impact_p90_g or 0:.1f}), "
+                f"strike {strike}[/]"
             )
         elif isinstance(ev, Activity):
             self.console.print(f"[bold]{ev.t:8.3f} s  {ev.state}[/]")

@@ -59,3 +59,22 @@ async def test_a_slow_sink_never_stalls_detection_or_other_sinks() -> None:
     assert len(count.events) == total > 50  # the healthy sink got everything
     assert summary.dropped["slow"] > 0  # the slow one lost events, and they were counted
     assert slow.seen + summary.dropped["slow"] == total
+
+
+async def test_session_summary_at_the_end() -> None:
+    from sensorhub.events import Step, Summary
+    from sensorhub.pipeline.summary import SessionSummary
+
+    cfg = default_config(duration_s=40, seed=2, sides=(Side.LEFT, Side.RIGHT), cadence_spm=172)
+    source = SimulatedSource(cfg, speed=None)
+    count = CountSink()
+    await run_pipeline(
+        source, Processor(source.sensors), [count], block=True, stages=[SessionSummary()]
+    )
+    last = count.events[-1]
+    assert isinstance(last, Summary)
+    steps = [e for e in count.events if isinstance(e, Step)]
+    assert last.steps == len(steps) > 80
+    assert last.cadence_spm is not None and abs(last.cadence_spm - 172) < 3
+    assert 30 < last.running_s < 37  # 2 s standing at each end, the start ramp
+    assert sum(last.strike_pct.values()) == 100.0
