@@ -91,6 +91,13 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
     rep.add_argument("--mqtt", metavar="URL", help="also publish the events to this broker")
     rep.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
+    rep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one configuration key (repeatable)",
+    )
     rep.add_argument("--audio", metavar="wav:PATH|none", help="render the cadence cues")
 
     ev = sub.add_parser("evaluate", help="compare events with ground truth")
@@ -160,6 +167,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one configuration key, e.g. cues.mode=band (repeatable)",
+    )
     p.add_argument(
         "--mqtt",
         metavar="URL|none",
@@ -407,7 +421,7 @@ def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim"
     from sensorhub.config import load_config
     from sensorhub.sources.simulated import SimulatedSource
 
-    config = load_config(getattr(args, "config", None))
+    config = load_config(getattr(args, "config", None), getattr(args, "set", None))
     # `sim` shows the simulator on the console only; `demo` is the whole product
     config = msgspec.structs.replace(
         config,
@@ -423,7 +437,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sensorhub.config import load_config
     from sensorhub.sources.simulated import SimulatedSource
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     sim = config.sim
     try:
         cfg = default_config(
@@ -574,7 +588,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         args.mqtt = args.mqtt or "none"
         return _run_live(
             ReplaySource(reader, speed),
-            load_config(args.config),
+            load_config(args.config, args.set),
             args,
             f"sensorhub replay {args.file}",
             block=speed is None,

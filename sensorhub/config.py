@@ -101,18 +101,39 @@ def _explain(exc: msgspec.ValidationError | msgspec.DecodeError, source: str) ->
     )
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """The built-in defaults, or those overridden by the TOML file at ``path``."""
-    if path is None:
-        return Config()
-    path = Path(path)
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """The built-in defaults, overridden by the TOML file at ``path``, then by
+    ``section.key=value`` overrides (values in TOML syntax; a bare word is a string)."""
+    data = b""
+    source = "the built-in defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such configuration file", "check the path") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file", "check the path") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        tree = msgspec.toml.decode(data) if data else {}
+    except msgspec.DecodeError as exc:
+        raise _explain(exc, source) from None
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: write section.key=value, e.g. mqtt.keepalive_s=5")
+        try:
+            value = msgspec.toml.decode(f"v = {raw.strip()}".encode())["v"]
+        except msgspec.DecodeError:
+            value = raw.strip()  # a bare word: a string
+        section = tree.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"--set {item!r}: {parts[0]!r} is not a section")
+        section[parts[1]] = value
+        source = f"{source} with --set"
     try:
-        return msgspec.toml.decode(data, type=Config)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _explain(exc, str(path)) from None
+        return msgspec.convert(tree, type=Config)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc, source) from None

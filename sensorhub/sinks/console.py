@@ -64,5 +64,11 @@ class ConsoleSink:
             )
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
+        closed = False
         while (item := await queue.get()) is not STOP:
-            self.show(item)
+            if closed:
+                continue
+            try:
+                self.show(item)
+            except (BrokenPipeError, SystemExit):  # rich exits on a closed pipe (| head)
+                closed = True  # stop printing; the run and the other sinks go on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -204,3 +205,26 @@ def test_compiled_tracker_matches_sequence_tracker() -> None:
     assert kinds == {0, 1, 2}
     assert int(trk[S.T_MISSING_SAMPLES]) == ref.missing_samples
     assert int(trk[S.T_DUPLICATES]) == ref.duplicates
+
+
+def test_config_overrides_and_errors(tmp_path: Path) -> None:
+    from sensorhub.config import Config, load_config
+    from sensorhub.errors import ConfigError
+
+    assert load_config(Path(__file__).parents[2] / "configs" / "default.toml") == Config()
+    c = load_config(None, ["cues.mode=band", "mqtt.keepalive_s=5", "runner.id=ana"])
+    assert (c.cues.mode, c.mqtt.keepalive_s, c.runner.id) == ("band", 5, "ana")
+    f = tmp_path / "c.toml"
+    f.write_text("[cues]\nmode = 'fade'\n")
+    assert load_config(f, ["cues.volume=0.2"]).cues.mode == "fade"
+    for bad, message in [
+        (["cues.mode=swim"], "Invalid enum value 'swim' at cues.mode"),
+        (["mqtt.port=1"], "unknown key 'port' in [mqtt]"),
+        (["nodot=1"], "write section.key=value"),
+        (["mqtt.keepalive_s=fast"], "Expected `int`, got `str` at mqtt.keepalive_s"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(None, bad)
+    f.write_text("[mqtt]\nprot = 1\n")
+    with pytest.raises(ConfigError, match=re.escape("unknown key 'prot' in [mqtt]")):
+        load_config(f)
