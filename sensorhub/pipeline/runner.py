@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sensorhub.events import AnyEvent
 from sensorhub.pipeline.session import Processor
 
 #: Put on every sink's queue, after everything else, when the run ends.
@@ -123,10 +122,3 @@ async def run_pipeline(
         tg.create_task(produce(), name="source")
     summary.dropped = bus.dropped
     return summary
-
-
-def events_of(summary: RunSummary) -> str:
-    return ", ".join(f"{n} {k}" for k, n in sorted(summary.events.items()))
-
-
-__all__ = ["STOP", "AnyEvent", "Bus", "RunSummary", "Sink", "Source", "events_of", "run_pipeline"]

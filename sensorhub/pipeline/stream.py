@@ -77,10 +77,6 @@ class SensorStream:
         return int(self._trk[S.T_CORRUPT])
 
     @property
-    def bridged_samples(self) -> int:
-        return int(self._trk[S.T_BRIDGED])
-
-    @property
     def missing_samples(self) -> int:
         return int(self._trk[S.T_MISSING_SAMPLES])
 

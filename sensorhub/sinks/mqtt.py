@@ -153,8 +153,6 @@ class MqttSink:
         self._client_factory = client_factory
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._seq = 0
-        self._stop = False
-        self._fatal: str | None = None
 
     # ----------------------------------------------------------------- messages
     def _status(self, state: str) -> bytes:
@@ -241,7 +239,6 @@ class MqttSink:
                     self._on_status(("MQTT: connection lost; " if was else "MQTT: ") + message)
                 self.stats.errors.append(message)
                 if not retry:
-                    self._fatal = message
                     if stopping_since is None:
                         await self._drain(queue, None)  # keep the pipeline flowing, locally
                     return
