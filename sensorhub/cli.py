@@ -98,7 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one configuration key (repeatable)",
     )
-    rep.add_argument("--audio", metavar="wav:PATH|none", help="render the cadence cues")
+    rep.add_argument(
+        "--audio", metavar="device[:NAME]|wav:PATH|none", help="play or render the cadence cues"
+    )
 
     ev = sub.add_parser("evaluate", help="compare events with ground truth")
     ev.add_argument("--events", type=Path, required=True, metavar="EVENTS.jsonl")
@@ -181,7 +183,9 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--record", type=Path, metavar="FILE", help="record the session")
     p.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
-    p.add_argument("--audio", metavar="auto|wav:PATH|none", help="where cadence cues play")
+    p.add_argument(
+        "--audio", metavar="auto|device[:NAME]|wav:PATH|none", help="where cadence cues play"
+    )
 
 
 def _sim_options(p: argparse.ArgumentParser) -> None:
@@ -312,6 +316,33 @@ def _mqtt_url(config: Any, option: str | None) -> tuple[str | None, bool]:
         return "mqtt://127.0.0.1:1883", True
 
 
+def _audio_sink(audio: str, settings: Any, session: str, say: Any) -> Any:
+    """``--audio``: auto (the sound card, else a WAV file), device[:NAME], wav:PATH, none."""
+    from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
+
+    mode = settings.mode
+    if audio == "none":
+        return None
+    if audio.startswith("wav:") and len(audio) > 4:
+        say(f"[dim]cadence cues ({mode}) to {audio[4:]}[/]")
+        return WavSink(Path(audio[4:]), settings)
+    if audio == "auto" or audio == "device" or audio.startswith("device:"):
+        device = audio[7:] if audio.startswith("device:") else None
+        try:
+            sink = PlaybackSink(settings, device)
+        except AudioUnavailable as exc:
+            if audio != "auto":
+                raise
+            wav = Path(f"sensorhub-{session}.wav")
+            say(f"[dim]cadence cues ({mode}) to {wav}: {exc.message}[/]")
+            return WavSink(wav, settings)
+        say(f"[dim]cadence cues ({mode}) on {sink.device_name}[/]")
+        return sink
+    raise ConfigError(
+        f"--audio {audio!r} unknown", "use auto, device, device:NAME, wav:PATH or none"
+    )
+
+
 def _run_live(
     source: Any, config: Any, args: argparse.Namespace, title: str, block: bool = False
 ) -> int:
@@ -363,19 +394,9 @@ def _run_live(
             raise ConfigError(f"[cues] in the configuration: {exc}") from None
         stages.append(CueController(settings))
         audio = getattr(args, "audio", None) or config.audio.output
-        wav: Path | None = None
-        if audio.startswith("wav:"):
-            wav = Path(audio[4:])
-        elif audio == "auto":
-            # PortAudio playback is not built yet: the cues go to a WAV file
-            wav = Path(f"sensorhub-{session}.wav")
-        elif audio != "none":
-            raise ConfigError(f"--audio {audio!r} unknown", "use auto, wav:PATH or none")
-        if wav is not None:
-            from sensorhub.sinks.audio import WavSink
-
-            sinks.append(WavSink(wav, settings))
-            say(f"[dim]cadence cues ({cues.mode}) to {wav}[/]")
+        sink = _audio_sink(audio, settings, session, say)
+        if sink is not None:
+            sinks.append(sink)
     processor = Processor(source.sensors)
     processor.warm_up()
     say(

@@ -229,16 +229,21 @@ class AudioRenderer:
         return round((t - self._t0) * self.settings.sample_rate)
 
     def advance(self, t: float) -> Audio:
-        """Audio from where the last block ended up to session time ``t``."""
-        target = self.sample_of(t)
-        self.metronome.fill(target)
-        return self.renderer.render(max(0, target - self.renderer.position))
+        """Audio from where the last block ended up to session time ``t`` (files)."""
+        return self.next_block(max(0, self.sample_of(t) - self.renderer.position))
 
-    def apply(self, cue: Cue) -> None:
+    def next_block(self, n: int) -> Audio:
+        """The next ``n`` samples of the stream (a sound card asks for them)."""
+        self.metronome.fill(self.renderer.position + n)
+        return self.renderer.render(n)
+
+    def apply(self, cue: Cue, now: bool = False) -> None:
+        """Act on a cue: at its session time, or with ``now`` at the next sample to be
+        rendered (live playback, where the sound card's clock leads)."""
         if cue.cue == "metronome":
             self.metronome.set(cue.target_spm if cue.playing else None, cue.gain)
         elif cue.cue == "impact" and cue.pitch_hz:
             self.renderer.schedule(
-                self.sample_of(cue.t),
+                self.renderer.position if now else self.sample_of(cue.t),
                 tone(self.settings.sample_rate, cue.pitch_hz, 0.08, self.settings.volume),
             )
