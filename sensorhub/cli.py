@@ -358,7 +358,7 @@ def _run_live(
     from sensorhub.sinks.files import JsonlSink, RecorderSink
     from sensorhub.sinks.mqtt import MqttSink
 
-    console = ConsoleSink()
+    console = ConsoleSink(progress=getattr(source, "progress", None))
     say = console.console.print
     session = time.strftime("%Y%m%dT%H%M%S")
     sinks: list[Any] = [console]

@@ -1,69 +1,242 @@
-"""The live console view: every step with cadence, contact, impact and foot strike."""
+"""The console: a live table on a terminal, one line per step when piped or logged.
+
+On a terminal (``rich.live``) the view keeps one row per sensor with the means of its
+last ten steps (cadence, contact and flight time, impact, loading rate, foot strike),
+the runner's state and cadence against the cue target above, and the left/right
+symmetry below; activity changes, cue changes and the session summary are printed above
+the table as they happen.  Anywhere else (a pipe, a log file, a test) it prints a line
+per step, as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
 
 from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Step, Summary
 from sensorhub.pipeline.runner import STOP
 
+#: steps each row averages over
+WINDOW = 10
+#: a symmetry index beyond this many percent is highlighted (a common clinical flag)
+SI_FLAG_PCT = 10.0
+
+
+def _mean(values: deque[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+@dataclass
+class SensorRow:
+    side: str
+    steps: int = 0
+    cadence: float | None = None
+    contact: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    flight: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    impact: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    loading: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    angle: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    strike: deque[str] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+
+#: (label, seconds done, seconds in all or None): a replay's progress
+Progress = Callable[[], "tuple[str, float, float | None] | None"]
+
+
+class Dashboard:
+    """What the live table shows, updated from the events (no I/O).
+
+    ``update`` runs in the event loop and ``render`` in rich's refresh thread: a lock
+    keeps them apart."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.rows: dict[str, SensorRow] = {}
+        self.t = 0.0
+        self.state = "-"
+        self.cadence: float | None = None
+        self.target: float | None = None
+        self.metronome = "off"
+        self.asymmetry: Asymmetry | None = None
+
+    def update(self, ev: AnyEvent) -> None:
+        with self.lock:
+            self._update(ev)
+
+    def render(self) -> Group:
+        with self.lock:
+            return self._render()
+
+    def _update(self, ev: AnyEvent) -> None:
+        self.t = max(self.t, ev.t)
+        if isinstance(ev, Step):
+            row = self.rows.setdefault(ev.sensor, SensorRow(ev.side))
+            row.steps += 1
+            for values, v in (
+                (row.contact, ev.contact_ms),
+                (row.flight, ev.flight_ms),
+                (row.impact, ev.impact_g),
+                (row.loading, ev.loading_rate_g_per_s),
+                (row.angle, ev.strike_angle_deg),
+            ):
+                if v is not None:
+                    values.append(v)
+            if ev.strike:
+                row.strike.append(ev.strike)
+        elif isinstance(ev, Cadence):
+            self.rows.setdefault(ev.sensor, SensorRow(ev.side)).cadence = ev.cadence_spm
+            self.cadence = ev.cadence_spm
+        elif isinstance(ev, Activity):
+            self.state = ev.state
+            if ev.state == "standing":  # no cadence while standing still
+                self.cadence = None
+                for row in self.rows.values():
+                    row.cadence = None
+        elif isinstance(ev, Cue) and ev.cue == "metronome":
+            self.target = ev.target_spm
+            self.metronome = f"on, gain {ev.gain:.2f}" if ev.playing else "off"
+        elif isinstance(ev, Asymmetry):
+            self.asymmetry = ev
+
+    def _render(self) -> Group:
+        minutes, seconds = divmod(int(self.t), 60)
+        head = Text.assemble(
+            (f"{minutes:02d}:{seconds:02d}  ", "bold"),
+            (self.state, "bold green" if self.state == "running" else "bold"),
+            f"   cadence {_fmt(self.cadence, '.1f')} steps/min",
+            f"   target {_fmt(self.target, '.1f')}   metronome {self.metronome}",
+        )
+        table = Table(expand=False, pad_edge=False, box=None, header_style="bold")
+        for name, justify in (
+            ("sensor", "left"),
+            ("steps", "right"),
+            ("cadence", "right"),
+            ("contact ms", "right"),
+            ("flight ms", "right"),
+            ("impact g", "right"),
+            ("load g/s", "right"),
+            ("strike", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for name, row in sorted(self.rows.items(), key=lambda kv: kv[1].side):
+            strike = Counter(row.strike).most_common(1)
+            angle = _mean(row.angle)
+            table.add_row(
+                f"{row.side} ({name})",
+                str(row.steps),
+                _fmt(row.cadence, ".1f"),
+                _fmt(_mean(row.contact), ".0f"),
+                _fmt(_mean(row.flight), ".0f"),
+                _fmt(_mean(row.impact), ".1f"),
+                _fmt(_mean(row.loading), ".0f"),
+                (strike[0][0] if strike else "-")
+                + (f" {angle:+.1f} deg" if angle is not None else ""),
+            )
+        parts: list[Any] = [head, table]
+        a = self.asymmetry
+        if a is not None and a.contact_si_pct is not None:
+            line = Text("left/right (+: right higher):")
+            for label, v in (
+                ("contact", a.contact_si_pct),
+                ("impact", a.impact_si_pct),
+                ("step time", a.step_time_si_pct),
+            ):
+                flag = v is not None and abs(v) > SI_FLAG_PCT
+                line.append(f"  {label} {_fmt(v, '+.1f')} %", "bold yellow" if flag else "")
+            parts.append(line)
+        progress = self.progress() if self.progress is not None else None
+        if progress is not None:
+            label, done, total = progress
+            of = f" of {total:.0f}" if total else ""
+            parts.append(Text(f"{label}: {done:.0f}{of} s"))
+            if total:
+                parts.append(ProgressBar(total=total, completed=min(done, total), width=60))
+        return Group(*parts)
+
+
+def describe(ev: AnyEvent, cadence: float) -> str | None:
+    """The line printed for ``ev`` (None: nothing to print); ``cadence`` so far."""
+    if isinstance(ev, Step):
+        strike = (
+            f"{ev.strike:<9}{ev.strike_angle_deg:+5.1f} deg"
+            if ev.strike and ev.strike_angle_deg is not None
+            else ""
+        )
+        contact = f"{ev.contact_ms:4.0f} ms" if ev.contact_ms else "   -   "
+        impact = f"{ev.impact_g:5.1f} g" if ev.impact_g else "   -   "
+        cad = f"{cadence:5.1f} spm" if cadence else "    -    "
+        return (
+            f"{ev.t:8.3f} s  {ev.side:>5} step  cadence {cad}  "
+            f"contact {contact}  impact {impact}  {strike}"
+        )
+    if isinstance(ev, Cue) and ev.cue == "metronome":
+        state = f"on at {ev.target_spm:.1f} steps/min, gain {ev.gain:.2f}" if ev.playing else "off"
+        return f"[magenta]{ev.t:8.3f} s  metronome {state}[/]"
+    if isinstance(ev, Cue) and ev.cue == "impact":
+        return f"[magenta]{ev.t:8.3f} s  impact tone {ev.pitch_hz:.0f} Hz ({ev.peak_g:.1f} g)[/]"
+    if isinstance(ev, Summary):
+        strike = ", ".join(f"{k} {v:.0f} %" for k, v in ev.strike_pct.items()) or "-"
+        return (
+            f"[bold]summary: {ev.steps} steps, {ev.running_s / 60:.1f} min running, "
+            f"cadence {ev.cadence_spm or 0:.1f} steps/min, contact {ev.contact_ms or 0:.0f} "
+            f"ms, impact {ev.impact_g or 0:.1f} g (p90 {ev.impact_p90_g or 0:.1f}), "
+            f"strike {strike}[/]"
+        )
+    if isinstance(ev, Activity):
+        return f"[bold]{ev.t:8.3f} s  {ev.state}[/]"
+    if isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
+        return (
+            f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
+            f"impact {ev.impact_si_pct or 0:+.1f} %, step time "
+            f"{ev.step_time_si_pct or 0:+.1f} % (+: right higher)[/]"
+        )
+    return None
+
 
 class ConsoleSink:
-    """Prints what a runner or coach wants to see, one line per step."""
+    """Shows what a runner or coach wants to see: a live table on a terminal, else lines."""
 
     wants_raw = False
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        live: bool | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.name = "console"
         self.console = console or Console(highlight=False, soft_wrap=True)
+        self.live = self.console.is_terminal if live is None else live
+        self.dashboard = Dashboard(progress)
         self.cadence = 0.0
 
     def show(self, ev: AnyEvent) -> None:
+        """Line mode: print the line of ``ev``, if it has one."""
         if isinstance(ev, Cadence):
             self.cadence = ev.cadence_spm
-        elif isinstance(ev, Step):
-            strike = (
-                f"{ev.strike:<9}{ev.strike_angle_deg:+5.1f} deg"
-                if ev.strike and ev.strike_angle_deg is not None
-                else ""
-            )
-            contact = f"{ev.contact_ms:4.0f} ms" if ev.contact_ms else "   -   "
-            impact = f"{ev.impact_g:5.1f} g" if ev.impact_g else "   -   "
-            cad = f"{self.cadence:5.1f} spm" if self.cadence else "    -    "
-            self.console.print(
-                f"{ev.t:8.3f} s  {ev.side:>5} step  cadence {cad}  "
-                f"contact {contact}  impact {impact}  {strike}"
-            )
-        elif isinstance(ev, Cue) and ev.cue == "metronome":
-            state = (
-                f"on at {ev.target_spm:.1f} steps/min, gain {ev.gain:.2f}" if ev.playing else "off"
-            )
-            self.console.print(f"[magenta]{ev.t:8.3f} s  metronome {state}[/]")
-        elif isinstance(ev, Cue) and ev.cue == "impact":
-            self.console.print(
-                f"[magenta]{ev.t:8.3f} s  impact tone {ev.pitch_hz:.0f} Hz ({ev.peak_g:.1f} g)[/]"
-            )
-        elif isinstance(ev, Summary):
-            strike = ", ".join(f"{k} {v:.0f} %" for k, v in ev.strike_pct.items()) or "-"
-            self.console.print(
-                f"[bold]summary: {ev.steps} steps, {ev.running_s / 60:.1f} min running, "
-                f"cadence {ev.cadence_spm or 0:.1f} steps/min, contact {ev.contact_ms or 0:.0f} "
-                f"ms, impact {ev.impact_g or 0:.1f} g (p90 {ev.impact_p90_g or 0:.1f}), "
-                f"strike {strike}[/]"
-            )
-        elif isinstance(ev, Activity):
-            self.console.print(f"[bold]{ev.t:8.3f} s  {ev.state}[/]")
-        elif isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
-            self.console.print(
-                f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
-                f"impact {ev.impact_si_pct or 0:+.1f} %, step time "
-                f"{ev.step_time_si_pct or 0:+.1f} % (+: right higher)[/]"
-            )
+        line = describe(ev, self.cadence)
+        if line is not None:
+            self.console.print(line)
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
+        if self.live:
+            await self._run_live(queue)
+            return
         closed = False
         while (item := await queue.get()) is not STOP:
             if closed:
@@ -72,3 +245,15 @@ class ConsoleSink:
                 self.show(item)
             except (BrokenPipeError, SystemExit):  # rich exits on a closed pipe (| head)
                 closed = True  # stop printing; the run and the other sinks go on
+
+    async def _run_live(self, queue: asyncio.Queue[Any]) -> None:
+        board = self.dashboard
+        # redrawn from the board 4 times a second by rich's own thread
+        with Live(console=self.console, get_renderable=board.render, refresh_per_second=4) as live:
+            while (item := await queue.get()) is not STOP:
+                board.update(item)
+                if not isinstance(item, Step | Cadence | Asymmetry):
+                    line = describe(item, board.cadence or 0.0)
+                    if line is not None:
+                        live.console.print(line)
+            live.refresh()

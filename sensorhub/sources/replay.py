@@ -15,6 +15,19 @@ class ReplaySource:
         self.reader = reader
         self.speed = speed
         self.sensors = list(reader.sensors)
+        self.t = 0.0  # session time of the last notification given out
+        # known when the file was closed cleanly (a crash leaves no summary)
+        self.duration_s = reader.summary.duration_s if reader.summary is not None else None
+
+    def progress(self) -> tuple[str, float, float | None] | None:
+        """(label, seconds done, seconds in all) of a faster-than-real-time replay."""
+        if self.speed == 1.0:
+            return None
+        return (
+            f"replay {'as fast as possible' if self.speed is None else f'x{self.speed:g}'}",
+            self.t,
+            self.duration_s,
+        )
 
     async def notifications(self) -> AsyncIterator[tuple[float, int, bytes]]:
         loop = asyncio.get_running_loop()
@@ -26,4 +39,5 @@ class ReplaySource:
                     await asyncio.sleep(delay)
             elif k % 256 == 0:
                 await asyncio.sleep(0)  # let the sinks run
+            self.t = rec.t
             yield rec.t, rec.sensor, bytes(rec.data)
