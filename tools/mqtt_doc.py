@@ -21,7 +21,9 @@ edit by hand.
 
 Every message is JSON. Events carry `id` (`<session>-<n>`, unique per message), `type`,
 `t` (seconds from the session start), `sensor`, `side`, then their fields with units in
-the names. Watch a run with `mosquitto_sub -t 'sensorhub/#' -v`.
+the names. Watch a run with `mosquitto_sub -t 'sensorhub/#' -v`. Messages keep their order
+within a QoS level; a QoS 1 message caught in flight by a broker outage may arrive twice
+(the same `id`).
 
 | topic | payload | QoS | retained |
 |---|---|---|---|

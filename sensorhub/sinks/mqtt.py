@@ -152,6 +152,7 @@ class MqttSink:
         self._on_status = on_status or (lambda _msg: None)
         self._client_factory = client_factory
         self._outbox: deque[tuple[str, bytes]] = deque()
+        self._inflight: deque[tuple[asyncio.Future[None], tuple[str, bytes]]] = deque()
         self._seq = 0
 
     # ----------------------------------------------------------------- messages
@@ -187,7 +188,7 @@ class MqttSink:
             if self.config.tls_insecure:
                 tls.check_hostname = False
                 tls.verify_mode = ssl.CERT_NONE
-        return self._client_factory(
+        client = self._client_factory(
             a.host,
             a.port,
             username=a.username,
@@ -199,7 +200,11 @@ class MqttSink:
             tls_context=tls,
             # Nagle's algorithm would hold QoS 1 publishes back ~40 ms
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            max_inflight_messages=self.MAX_INFLIGHT,  # paho's own limit, 20 by default
         )
+        # aiomqtt warns from 10 publishes awaiting their acknowledgement; we allow more
+        client.pending_calls_threshold = self.MAX_INFLIGHT + self.BATCH
+        return client
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
         """Publish until ``STOP`` comes off the queue (then set the status offline).
@@ -220,11 +225,7 @@ class MqttSink:
                     await client.publish(
                         self.status_topic, self._status("online"), qos=1, retain=True
                     )
-                    while self._outbox:
-                        topic, payload = self._outbox[0]
-                        await client.publish(topic, payload, qos=1)
-                        self._outbox.popleft()
-                        self.stats.published += 1
+                    await self._flush_outbox(client)
                     if stopping_since is not None or await self._publish_from(queue, client):
                         await client.publish(
                             self.status_topic, self._status("offline"), qos=1, retain=True
@@ -232,6 +233,7 @@ class MqttSink:
                         self.connected = False
                         return
             except aiomqtt.MqttError as exc:
+                self._abandon_inflight()
                 was = self.connected
                 self.connected = False
                 message, retry = describe_error(exc, self.address, self.stats.connects > 0)
@@ -256,19 +258,114 @@ class MqttSink:
                 elif await self._drain(queue, delay):
                     stopping_since = loop.time()
 
+    BATCH = 256  # events taken off the queue at once
+    MAX_INFLIGHT = 1024  # QoS 1 publishes awaiting their acknowledgement
+
+    @staticmethod
+    def _send(client: aiomqtt.Client, topic: str, payload: bytes) -> int:
+        """Write a QoS 0 publish to the socket now; returns its message id.
+
+        ``aiomqtt.Client.publish`` hands the message to paho-mqtt, which writes it a few
+        turns of the event loop later, and then waits for paho to say so: ~0.45 ms on an
+        idle loop for the write, more for the wait, for nothing at QoS 0.  When paho has
+        nothing else waiting to be written, this writes at once with paho's own
+        ``loop_write`` (non-blocking), keeping paho's record of aiomqtt's writer callback
+        true: without that, aiomqtt's deferred writer registration would outlive the
+        write and spin the loop.  With a backlog, the message joins it as usual."""
+        paho = client._client  # aiomqtt's paho client (test_mqtt checks these are there)
+        direct = not (paho.want_write() or paho._registered_write)
+        if direct:
+            paho._registered_write = True  # no deferred writer for this message
+        info = paho.publish(topic, payload, 0)
+        if info.rc != 0:
+            paho._registered_write = paho._registered_write and not direct
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if direct:
+            paho.loop_write()  # all written: paho unregisters (a no-op for aiomqtt)
+            if paho.want_write():  # the socket took part of it: the writer does the rest
+                paho._registered_write = False
+                paho._call_socket_register_write()
+        return int(info.mid)
+
+    async def _settle(self, everything: bool) -> None:
+        """Account for finished QoS 1 publishes, oldest first; with ``everything`` wait
+        for all of them.  A failed one and every one after it go back to the outbox,
+        in order, and the error is raised (the connection is gone)."""
+        error: BaseException | None = None
+        while self._inflight:
+            task, (topic, payload) = self._inflight[0]
+            if not task.done():
+                if not (everything or error or len(self._inflight) > self.MAX_INFLIGHT):
+                    return
+                await asyncio.wait([task])
+            self._inflight.popleft()
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, aiomqtt.MqttError):
+                raise exc
+            if exc is None and error is None:
+                self.stats.published += 1
+            else:
+                error = error or exc
+                self._keep(topic, payload, 1)
+        if error is not None:
+            raise error
+
+    def _abandon_inflight(self) -> None:
+        """The connection is gone: QoS 1 publishes not acknowledged go to the outbox, in
+        order, for the next connection (one that did arrive unacknowledged arrives twice:
+        QoS 1 is at least once, and the event ``id`` tells the copies apart)."""
+        while self._inflight:
+            task, (topic, payload) = self._inflight.popleft()
+            if task.done() and not task.cancelled() and task.exception() is None:
+                self.stats.published += 1
+            else:
+                task.cancel()
+                self._keep(topic, payload, 1)
+
+    async def _flush_outbox(self, client: aiomqtt.Client) -> None:
+        """Deliver what waited while the broker was away, in order (raises on an error,
+        keeping what was not acknowledged)."""
+        while self._outbox:
+            for _ in range(min(self.BATCH, len(self._outbox))):
+                topic, payload = self._outbox.popleft()
+                task = asyncio.ensure_future(client.publish(topic, payload, qos=1))
+                self._inflight.append((task, (topic, payload)))
+            await self._settle(everything=True)
+
     async def _publish_from(self, queue: asyncio.Queue[Any], client: aiomqtt.Client) -> bool:
-        """Publish events until STOP (True) or a broker error (raised)."""
+        """Publish events until STOP (True) or a broker error (raised).
+
+        QoS 0 events are written at once; QoS 1 ones are handed to the client in order
+        and their acknowledgements awaited in the background, so none holds back a later
+        event.  Order is kept within each QoS level (MQTT orders no more than that)."""
         while True:
-            item = await queue.get()
-            if item is STOP:
-                return True
-            topic, payload, qos = self.encode(item)
-            try:
-                await client.publish(topic, payload, qos=qos)
-            except aiomqtt.MqttError:
-                self._keep(topic, payload, qos)
-                raise
-            self.stats.published += 1
+            batch = [await queue.get()]
+            while batch[-1] is not STOP and len(batch) < self.BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            for k, ev in enumerate(batch):
+                if ev is STOP:  # always last
+                    await self._settle(everything=True)
+                    return True
+                topic, payload, qos = self.encode(ev)
+                if qos == 1:
+                    task = asyncio.ensure_future(client.publish(topic, payload, qos=1))
+                    self._inflight.append((task, (topic, payload)))
+                    continue
+                try:
+                    self._send(client, topic, payload)
+                except aiomqtt.MqttError:
+                    # the connection is gone: what is in flight, then this event and
+                    # the rest of the batch wait for the next one (QoS 1), in order
+                    self._abandon_inflight()
+                    self._keep(topic, payload, 0)
+                    for rest in batch[k + 1 :]:
+                        if rest is not STOP:
+                            self._keep(*self.encode(rest))
+                    if batch[-1] is STOP:
+                        queue.put_nowait(STOP)  # seen again after the reconnect
+                    raise
+                self.stats.published += 1
+            await self._settle(everything=False)
 
     async def _drain(self, queue: asyncio.Queue[Any], seconds: float | None) -> bool:
         """While disconnected, take events off the queue for ``seconds`` (None: until

@@ -368,3 +368,38 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
     finally:
         hub.kill()
         hub.wait()
+
+
+async def test_qos0_written_at_once_in_order_and_the_loop_stays_idle(mosquitto: Mosquitto) -> None:
+    """QoS 0 events go to the socket at once (paho's ``loop_write``): every one arrives,
+    in order, also when the socket cannot take a burst at once, and no writer callback
+    is left registered (it would spin the event loop)."""
+    import selectors
+
+    received: list[Any] = []
+    ready = asyncio.Event()
+
+    async def subscribe() -> None:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="burst-sub") as sub:
+            await sub.subscribe("burst/#", qos=0)
+            ready.set()
+            async for msg in sub.messages:
+                received.append(int(msg.payload))  # type: ignore[arg-type]
+                if len(received) == 3 * 5000:
+                    return
+
+    task = asyncio.create_task(subscribe())
+    await ready.wait()
+    sink = MqttSink(MqttConfig(url=mosquitto.url), "runner", "burst")
+    loop = asyncio.get_running_loop()
+    async with sink._client() as client:
+        sock = client._client.socket()
+        assert sock is not None
+        for burst in range(3):
+            for k in range(5000):  # far more than the socket takes at once
+                MqttSink._send(client, f"burst/{k % 7}", b"%d" % (burst * 5000 + k))
+            await asyncio.sleep(0.3)
+            key = loop._selector.get_key(sock.fileno())  # type: ignore[attr-defined]
+            assert not key.events & selectors.EVENT_WRITE  # nothing left to write
+        await asyncio.wait_for(task, 10)
+    assert received == list(range(3 * 5000))
