@@ -181,7 +181,11 @@ def _live_options(p: argparse.ArgumentParser) -> None:
         metavar="URL|none",
         help="broker (mqtt://[user:pass@]host[:port], mqtts://...) or none",
     )
-    p.add_argument("--record", type=Path, metavar="FILE", help="record the session")
+    p.add_argument(
+        "--record",
+        metavar="FILE|none",
+        help="record the session (default: sensorhub-<session>.shs here)",
+    )
     p.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
     p.add_argument(
         "--audio", metavar="auto|device[:NAME]|wav:PATH|none", help="where cadence cues play"
@@ -298,142 +302,27 @@ def _describe(cfg: Any) -> dict[str, Any]:
     return result
 
 
-def _mqtt_url(config: Any, option: str | None) -> tuple[str | None, bool]:
-    """The broker to use (--mqtt, the config, one listening on localhost:1883, or the
-    embedded one) and whether the embedded broker has to be started."""
-    import socket
-
-    if option is not None:
-        return (None if option.lower() == "none" else option), False
-    if not config.mqtt.enabled:
-        return None, False
-    if config.mqtt.url:
-        return str(config.mqtt.url), False
-    try:
-        with socket.create_connection(("127.0.0.1", 1883), timeout=0.3):
-            return "mqtt://127.0.0.1:1883", False
-    except OSError:
-        return "mqtt://127.0.0.1:1883", True
-
-
-def _audio_sink(audio: str, settings: Any, session: str, say: Any) -> Any:
-    """``--audio``: auto (the sound card, else a WAV file), device[:NAME], wav:PATH, none."""
-    from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
-
-    mode = settings.mode
-    if audio == "none":
-        return None
-    if audio.startswith("wav:") and len(audio) > 4:
-        say(f"[dim]cadence cues ({mode}) to {audio[4:]}[/]")
-        return WavSink(Path(audio[4:]), settings)
-    if audio == "auto" or audio == "device" or audio.startswith("device:"):
-        device = audio[7:] if audio.startswith("device:") else None
-        try:
-            sink = PlaybackSink(settings, device)
-        except AudioUnavailable as exc:
-            if audio != "auto":
-                raise
-            wav = Path(f"sensorhub-{session}.wav")
-            say(f"[dim]cadence cues ({mode}) to {wav}: {exc.message}[/]")
-            return WavSink(wav, settings)
-        say(f"[dim]cadence cues ({mode}) on {sink.device_name}[/]")
-        return sink
-    raise ConfigError(
-        f"--audio {audio!r} unknown", "use auto, device, device:NAME, wav:PATH or none"
-    )
-
-
 def _run_live(
-    source: Any, config: Any, args: argparse.Namespace, title: str, block: bool = False
+    source: Any,
+    config: Any,
+    args: argparse.Namespace,
+    title: str,
+    block: bool = False,
+    record_auto: bool = False,
 ) -> int:
-    """Source -> signal core -> console, MQTT, recorder, JSON lines; Ctrl-C stops cleanly."""
-    import asyncio
+    from sensorhub.app import LiveOptions, run_live
 
-    import msgspec
-
-    from sensorhub.pipeline.runner import run_pipeline
-    from sensorhub.pipeline.session import Processor
-    from sensorhub.recording import SessionHeader, SessionWriter
-    from sensorhub.sinks.console import ConsoleSink
-    from sensorhub.sinks.files import JsonlSink, RecorderSink
-    from sensorhub.sinks.mqtt import MqttSink
-
-    console = ConsoleSink(progress=getattr(source, "progress", None))
-    say = console.console.print
-    session = time.strftime("%Y%m%dT%H%M%S")
-    sinks: list[Any] = [console]
-    url, embedded = _mqtt_url(config, getattr(args, "mqtt", None))
-    if url is not None:
-        mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
-        sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
-    if getattr(args, "events_jsonl", None) is not None:
-        sinks.append(JsonlSink(args.events_jsonl))
-    if getattr(args, "record", None) is not None:
-        header = SessionHeader(time.time(), "live", list(source.sensors))
-        sinks.append(RecorderSink(SessionWriter(args.record, header, fsync=True)))
-    from sensorhub.pipeline.summary import SessionSummary
-
-    stages: list[Any] = [SessionSummary()]
-    cues = config.cues
-    if cues.mode != "off":
-        from sensorhub.cues import CueController, CueSettings
-
-        try:
-            settings = CueSettings(
-                mode=cues.mode,
-                target_spm=cues.target_spm,
-                increase_pct=cues.increase_pct,
-                baseline_s=cues.baseline_s,
-                band_spm=cues.band_spm,
-                impact_threshold_g=cues.impact_threshold_g,
-                fade_schedule=tuple((float(m), float(g)) for m, g in cues.fade_schedule),
-                volume=cues.volume,
-                sample_rate=config.audio.sample_rate,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"[cues] in the configuration: {exc}") from None
-        stages.append(CueController(settings))
-        audio = getattr(args, "audio", None) or config.audio.output
-        sink = _audio_sink(audio, settings, session, say)
-        if sink is not None:
-            sinks.append(sink)
-    processor = Processor(source.sensors)
-    processor.warm_up()
-    say(
-        f"[bold]{title}[/]: {', '.join(e.name for e in source.sensors)}"
-        + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
-        + (" on the embedded broker" if embedded else "")
-        + "  (Ctrl-C stops)"
+    record = getattr(args, "record", None)
+    options = LiveOptions(
+        title=title,
+        mqtt=getattr(args, "mqtt", None),
+        audio=getattr(args, "audio", None),
+        record=None if record is None or str(record).lower() == "none" else Path(record),
+        record_auto=record_auto and record is None,
+        events_jsonl=getattr(args, "events_jsonl", None),
+        block=block,
     )
-    stop = asyncio.Event()
-
-    async def main() -> Any:
-        import signal as _signal
-
-        loop = asyncio.get_running_loop()
-        for sig in (_signal.SIGINT, _signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if not embedded:
-            return await run_pipeline(
-                source, processor, sinks, block=block, stop_event=stop, stages=stages
-            )
-        from sensorhub.sinks.broker import EmbeddedBroker
-
-        async with EmbeddedBroker():
-            return await run_pipeline(
-                source, processor, sinks, block=block, stop_event=stop, stages=stages
-            )
-
-    summary = asyncio.run(main())
-    lost = sum(s.missing_samples for s in processor.streams.values())
-    corrupt = sum(s.corrupt for s in processor.streams.values())
-    dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"
-    say(
-        f"done ({summary.stopped_by}): {summary.notifications} notifications, "
-        f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
-        f"dropped: {dropped}"
-    )
-    return 0
+    return run_live(source, config, options)
 
 
 def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim") -> int:
@@ -472,7 +361,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(f"[sim] in the configuration: {exc}") from None
-    return _run_live(SimulatedSource(cfg, speed=1.0), config, args, "sensorhub demo")
+    return _run_live(
+        SimulatedSource(cfg, speed=1.0), config, args, "sensorhub demo", record_auto=True
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:

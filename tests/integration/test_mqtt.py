@@ -215,6 +215,7 @@ async def test_killed_hub_goes_offline_through_the_last_will(
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
     )
     try:
         async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="watcher") as sub:
@@ -348,6 +349,7 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     try:
         deadline = time.monotonic() + 60
@@ -365,6 +367,13 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         assert len(steps) == 3 and all(s["type"] == "step" for s in steps)
         out, _ = hub.communicate(timeout=30)
         assert "on the embedded broker" in out and hub.returncode == 0
+        # the main job records its session by default, and it replays
+        (rec,) = tmp_path.glob("sensorhub-*.shs")
+        assert f"recording to {rec.name}" in out
+        from sensorhub.recording import SessionReader
+
+        reader = SessionReader(rec)
+        assert reader.clean_close and len(reader.sensors) == 2
     finally:
         hub.kill()
         hub.wait()

@@ -1,0 +1,174 @@
+"""The live application: a source through the whole pipeline to every sink.
+
+``sensorhub demo``, ``replay`` (with ``--mqtt`` / ``--audio``) and, with BLE, ``live``
+all run :func:`run_live`: the source's notifications go through the
+:class:`~sensorhub.pipeline.session.Processor`, the stages (session summary, cue
+controller) and the bus to the console, MQTT (an embedded broker when none is configured
+or listening), audio, the recorder and JSON lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sensorhub.config import Config
+from sensorhub.cues import CueController, CueSettings
+from sensorhub.errors import ConfigError, SensorhubError
+from sensorhub.pipeline.runner import run_pipeline
+from sensorhub.pipeline.session import Processor
+from sensorhub.pipeline.summary import SessionSummary
+from sensorhub.recording import SessionHeader, SessionWriter
+from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
+from sensorhub.sinks.broker import EmbeddedBroker
+from sensorhub.sinks.console import ConsoleSink
+from sensorhub.sinks.files import JsonlSink, RecorderSink
+from sensorhub.sinks.mqtt import MqttSink
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the command line adds to the configuration for one run."""
+
+    title: str
+    mqtt: str | None = None  # URL or "none"; None: from the configuration
+    audio: str | None = None  # auto, device[:NAME], wav:PATH, none; None: configuration
+    record: Path | None = None
+    record_auto: bool = False  # no record path given: sensorhub-<session>.shs here
+    events_jsonl: Path | None = None
+    block: bool = False  # wait for slow sinks instead of dropping (replay at max speed)
+
+
+def mqtt_url(config: Config, option: str | None) -> tuple[str | None, bool]:
+    """The broker to use (--mqtt, the config, one listening on localhost:1883, or the
+    embedded one) and whether the embedded broker has to be started."""
+    if option is not None:
+        return (None if option.lower() == "none" else option), False
+    if not config.mqtt.enabled:
+        return None, False
+    if config.mqtt.url:
+        return str(config.mqtt.url), False
+    try:
+        with socket.create_connection(("127.0.0.1", 1883), timeout=0.3):
+            return "mqtt://127.0.0.1:1883", False
+    except OSError:
+        return "mqtt://127.0.0.1:1883", True
+
+
+def audio_sink(audio: str, settings: CueSettings, session: str, say: Callable[[str], Any]) -> Any:
+    """``--audio``: auto (the sound card, else a WAV file), device[:NAME], wav:PATH, none."""
+    mode = settings.mode
+    if audio == "none":
+        return None
+    if audio.startswith("wav:") and len(audio) > 4:
+        say(f"[dim]cadence cues ({mode}) to {audio[4:]}[/]")
+        return WavSink(Path(audio[4:]), settings)
+    if audio == "auto" or audio == "device" or audio.startswith("device:"):
+        device = audio[7:] if audio.startswith("device:") else None
+        try:
+            sink = PlaybackSink(settings, device)
+        except AudioUnavailable as exc:
+            if audio != "auto":
+                raise
+            wav = Path(f"sensorhub-{session}.wav")
+            say(f"[dim]cadence cues ({mode}) to {wav}: {exc.message}[/]")
+            return WavSink(wav, settings)
+        say(f"[dim]cadence cues ({mode}) on {sink.device_name}[/]")
+        return sink
+    raise ConfigError(
+        f"--audio {audio!r} unknown", "use auto, device, device:NAME, wav:PATH or none"
+    )
+
+
+def cue_settings(config: Config) -> CueSettings:
+    cues = config.cues
+    try:
+        return CueSettings(
+            mode=cues.mode,
+            target_spm=cues.target_spm,
+            increase_pct=cues.increase_pct,
+            baseline_s=cues.baseline_s,
+            band_spm=cues.band_spm,
+            impact_threshold_g=cues.impact_threshold_g,
+            fade_schedule=tuple((float(m), float(g)) for m, g in cues.fade_schedule),
+            volume=cues.volume,
+            sample_rate=config.audio.sample_rate,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"[cues] in the configuration: {exc}") from None
+
+
+def run_live(source: Any, config: Config, options: LiveOptions) -> int:
+    """Source -> signal core -> stages -> console, MQTT, audio, recorder, JSON lines, until
+    the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0."""
+
+    console = ConsoleSink(progress=getattr(source, "progress", None))
+    say = console.console.print
+    session = time.strftime("%Y%m%dT%H%M%S")
+    sinks: list[Any] = [console]
+    audio = options.audio or config.audio.output
+    wav = Path(audio[4:]) if audio.startswith("wav:") else None
+    record = options.record
+    if record is None and options.record_auto:
+        record = Path(f"sensorhub-{session}.shs")
+    for path in (record, options.events_jsonl, wav):  # before any file is made
+        if path is not None and path.exists():
+            raise SensorhubError(f"{path} already exists", "choose a new name")
+    url, embedded = mqtt_url(config, options.mqtt)
+    if url is not None:  # nothing is connected yet: a bad URL fails here
+        mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
+        sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
+    stages: list[Any] = [SessionSummary()]
+    if config.cues.mode != "off":  # a missing sound card fails before any file is made
+        settings = cue_settings(config)
+        stages.append(CueController(settings))
+        sink = audio_sink(audio, settings, session, say)
+        if sink is not None:
+            sinks.append(sink)
+    if options.events_jsonl is not None:
+        sinks.append(JsonlSink(options.events_jsonl))
+    if record is not None:
+        header = SessionHeader(time.time(), "live", list(source.sensors))
+        sinks.append(RecorderSink(SessionWriter(record, header, fsync=True)))
+    processor = Processor(source.sensors)
+    processor.warm_up()
+    say(
+        f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
+        + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
+        + (" on the embedded broker" if embedded else "")
+        + (f", recording to {record}" if record is not None else "")
+        + "  (Ctrl-C stops)"
+    )
+    stop = asyncio.Event()
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if not embedded:
+            return await run_pipeline(
+                source, processor, sinks, block=options.block, stop_event=stop, stages=stages
+            )
+        async with EmbeddedBroker():
+            return await run_pipeline(
+                source, processor, sinks, block=options.block, stop_event=stop, stages=stages
+            )
+
+    summary = asyncio.run(main())
+    lost = sum(s.missing_samples for s in processor.streams.values())
+    corrupt = sum(s.corrupt for s in processor.streams.values())
+    dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"
+    say(
+        f"done ({summary.stopped_by}): {summary.notifications} notifications, "
+        f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
+        f"dropped: {dropped}"
+    )
+    return 0
