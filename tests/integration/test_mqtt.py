@@ -345,7 +345,18 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         if s.connect_ex(("127.0.0.1", 1883)) == 0:
             pytest.skip("something already listens on localhost:1883")
     hub = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub", "demo", "--duration", "12", "--audio", "none"],
+        [
+            sys.executable,
+            "-m",
+            "sensorhub",
+            "demo",
+            "--duration",
+            "12",
+            "--audio",
+            "none",
+            "--events-jsonl",
+            "live.jsonl",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -374,6 +385,20 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
 
         reader = SessionReader(rec)
         assert reader.clean_close and len(reader.sensors) == 2
+        # ... and replays to exactly the events seen live (cues and the summary are the
+        # live stages' own, not the signal core's)
+        r = subprocess.run(
+            [sys.executable, "-m", "sensorhub", "replay", str(rec), "--events-jsonl", "re.jsonl"],
+            cwd=tmp_path,
+            capture_output=True,
+        )
+        assert r.returncode == 0, r.stderr
+        live = [
+            x
+            for x in (tmp_path / "live.jsonl").read_text().splitlines()
+            if json.loads(x)["type"] not in ("cue", "summary")
+        ]
+        assert len(live) > 50 and live == (tmp_path / "re.jsonl").read_text().splitlines()
     finally:
         hub.kill()
         hub.wait()
