@@ -10,6 +10,7 @@ or listening), audio, the recorder and JSON lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import time
@@ -135,34 +136,39 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             sinks.append(sink)
     if options.events_jsonl is not None:
         sinks.append(JsonlSink(options.events_jsonl))
-    if record is not None:
-        header = SessionHeader(time.time(), "live", list(source.sensors))
-        sinks.append(RecorderSink(SessionWriter(record, header, fsync=True)))
-    processor = Processor(source.sensors)
-    processor.warm_up()
-    say(
-        f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
-        + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
-        + (" on the embedded broker" if embedded else "")
-        + (f", recording to {record}" if record is not None else "")
-        + "  (Ctrl-C stops)"
-    )
     stop = asyncio.Event()
+    processors: list[Processor] = []
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if not embedded:
-            return await run_pipeline(
-                source, processor, sinks, block=options.block, stop_event=stop, stages=stages
+        async with contextlib.AsyncExitStack() as stack:
+            if embedded:
+                await stack.enter_async_context(EmbeddedBroker())
+            if hasattr(source, "open"):  # BLE: the sensors are known once connected
+                await source.open()
+                stack.push_async_callback(source.close)
+            processor = Processor(source.sensors)
+            processor.warm_up()
+            processors.append(processor)
+            run_sinks = list(sinks)
+            if record is not None:
+                header = SessionHeader(time.time(), "live", list(source.sensors))
+                run_sinks.append(RecorderSink(SessionWriter(record, header, fsync=True)))
+            say(
+                f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
+                + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
+                + (" on the embedded broker" if embedded else "")
+                + (f", recording to {record}" if record is not None else "")
+                + "  (Ctrl-C stops)"
             )
-        async with EmbeddedBroker():
             return await run_pipeline(
-                source, processor, sinks, block=options.block, stop_event=stop, stages=stages
+                source, processor, run_sinks, block=options.block, stop_event=stop, stages=stages
             )
 
     summary = asyncio.run(main())
+    processor = processors[0]
     lost = sum(s.missing_samples for s in processor.streams.values())
     corrupt = sum(s.corrupt for s in processor.streams.values())
     dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"

@@ -61,6 +61,19 @@ class AudioConfig(_Section):
     sample_rate: int = 48000
 
 
+class BleConfig(_Section):
+    """Sensors over Bluetooth LE: what they are set to on connect, how long to look for
+    them, how to reconnect."""
+
+    odr_hz: int = 1000
+    acc_range_g: Literal[2, 4, 8, 16] = 16
+    gyro_range_dps: Literal[125, 250, 500, 1000, 2000] = 2000
+    scan_timeout_s: float = 10.0  # how long `live` looks for a sensor before giving up
+    connect_timeout_s: float = 10.0
+    reconnect_max_s: float = 5.0  # cap of the jittered backoff between attempts
+    give_up_s: float = 0.0  # after a link loss; 0: keep trying until the run is stopped
+
+
 class SimConfigSection(_Section):
     """The simulated runner of ``sensorhub demo``."""
 
@@ -77,6 +90,7 @@ class Config(_Section):
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     cues: CuesConfig = msgspec.field(default_factory=CuesConfig)
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
+    ble: BleConfig = msgspec.field(default_factory=BleConfig)
     sim: SimConfigSection = msgspec.field(default_factory=SimConfigSection)
 
 

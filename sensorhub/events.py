@@ -92,6 +92,21 @@ class Cue(Event, tag="cue", frozen=True, kw_only=True):
     peak_g: float | None = None
 
 
+class Link(Event, tag="link", frozen=True, kw_only=True):
+    """A sensor's connection: connected, disconnected, reconnected (with the samples lost
+    in the outage, exactly, from the sample index), or a new battery / signal reading."""
+
+    state: str  # connected, disconnected, reconnected, battery, rssi
+    address: str = ""
+    reason: str | None = None  # why it disconnected
+    outage_s: float | None = None  # reconnected: how long the link was down
+    samples_lost: int | None = None  # reconnected: samples the sensor took meanwhile
+    battery_pct: int | None = None
+    rssi_dbm: int | None = None
+    clock_offset_us: float | None = None  # (re)connected: device clock - host clock
+    clock_rtt_ms: float | None = None  # the time-sync round trip it was measured with
+
+
 class Summary(Event, tag="summary", frozen=True, kw_only=True):
     """The session at its end: what a runner or coach looks at afterwards."""
 
@@ -109,7 +124,7 @@ class Summary(Event, tag="summary", frozen=True, kw_only=True):
 
 
 AnyEvent: TypeAlias = (
-    FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue | Summary
+    FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue | Link | Summary
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     FootStrike,
@@ -120,6 +135,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Activity,
     Asymmetry,
     Cue,
+    Link,
     Summary,
 )
 

@@ -35,7 +35,10 @@ class Stage(Protocol):
 
 
 class Source(Protocol):
-    def notifications(self) -> AsyncIterator[tuple[float, int, bytes]]: ...
+    """Yields ``(t, sensor, bytes)`` notifications; a source may also yield events of its
+    own (link changes) and ``None`` while quiet, so a stop is noticed without data."""
+
+    def notifications(self) -> AsyncIterator[Any]: ...
 
 
 @dataclass
@@ -96,11 +99,20 @@ async def run_pipeline(
 
     async def produce() -> None:
         try:
-            async for t, sensor, data in source.notifications():
-                summary.notifications += 1
-                if wants_raw:
-                    await bus.put((t, sensor, data), raw=True)
-                events: list[Any] = processor.feed(t, sensor, data)
+            async for item in source.notifications():
+                if item is None:  # a quiet source's heartbeat: only the stop check
+                    if stop_event is not None and stop_event.is_set():
+                        summary.stopped_by = "stop requested"
+                        break
+                    continue
+                if isinstance(item, tuple):
+                    t, sensor, data = item
+                    summary.notifications += 1
+                    if wants_raw:
+                        await bus.put(item, raw=True)
+                    events: list[Any] = processor.feed(t, sensor, data)
+                else:  # an event of the source's own (a BLE link change)
+                    events = [item]
                 for stage in stages:
                     events += [x for ev in list(events) for x in stage.on_event(ev)]
                 for ev in events:

@@ -212,6 +212,26 @@ def parse_time_sync_reply(resp: Response) -> tuple[int, int]:
 # -------------------------------------------------------------------------- encode
 
 
+class Advert(msgspec.Struct, frozen=True):
+    """What a sensor says in its advertisement's manufacturer data."""
+
+    version: int
+    battery_pct: int
+    mounting: int
+    side: int
+
+
+def encode_advert(advert: Advert) -> bytes:
+    return spec.ADVERT.pack(advert.version, advert.battery_pct, advert.mounting, advert.side)
+
+
+def decode_advert(data: bytes) -> Advert | None:
+    """None when ``data`` is not a sensorhub advertisement (too short)."""
+    if len(data) < spec.ADVERT.size:
+        return None
+    return Advert(*spec.ADVERT.unpack_from(data))
+
+
 def _seal(body: bytes | bytearray) -> bytes:
     return bytes(body) + spec.CRC.pack(crc16(body))
 

@@ -25,6 +25,11 @@ STATUS_CHAR_UUID = _BASE.format(0x0005)  # read/notify: StatusPacket
 #: Bluetooth SIG's value for tests and development, as this is an open-source profile).
 MANUFACTURER_ID = 0xFFFF
 
+#: Manufacturer data in the advertisement (after the company id): ``<BBBB``: protocol
+#: version, battery %, mounting, side.  A host lists sensors (with battery) from a scan
+#: alone, and can tell a sensor that speaks another protocol version before connecting.
+ADVERT = struct.Struct("<BBBB")
+
 #: Largest notification payload: ATT MTU 247 minus the 3-byte ATT header.
 MAX_NOTIFICATION = 244
 

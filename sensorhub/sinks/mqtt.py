@@ -30,7 +30,7 @@ from sensorhub.errors import ConfigError
 from sensorhub.events import AnyEvent
 from sensorhub.pipeline.runner import STOP
 
-QOS1_TYPES = frozenset({"step", "activity", "asymmetry", "summary"})
+QOS1_TYPES = frozenset({"step", "activity", "asymmetry", "link", "summary"})
 RUNNER_TYPES = frozenset({"activity", "asymmetry", "summary"})
 
 

@@ -1,0 +1,505 @@
+"""Sensors over Bluetooth LE, with the real bleak library: scan, connect, configure,
+stream, and keep each link alive.
+
+One :class:`SensorLink` per sensor (each supervised on its own) and one
+:class:`BleSource` that merges them for the pipeline.  bleak's callbacks only enqueue
+``(host time, sensor, bytes)`` (or a link marker); everything else runs in the source's
+iterator.  Host time comes from the injected ``clock`` (session seconds).
+
+Clock: the notification's host receive time goes with the bytes; the stream's clock map
+(``dsp/_stream.py``) maps each sample index to session time through the lower envelope
+of those receive times, which follows the device's drift (tens of ppm) and ignores BLE
+delivery jitter.  The control point's TIME_SYNC (best of five round trips) measures the
+device clock against the host's at each connect (``Link.clock_offset_us``, round trip
+``clock_rtt_ms``), so a consumer can place the device timestamps too.
+
+Samples lost in an outage are counted exactly from the sample index (the sensor keeps
+sampling while the link is down): the ``reconnected`` event says how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sensorhub.config import BleConfig
+from sensorhub.errors import IncompletePacket, ProtocolError, SensorhubError, UnsupportedVersion
+from sensorhub.events import Link
+from sensorhub.protocol import codec, spec
+from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, Response, StatusPacket
+from sensorhub.recording import SensorEntry
+
+ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
+
+
+class BleError(SensorhubError):
+    """A Bluetooth problem the user can act on."""
+
+
+class SensorNotFound(BleError):
+    pass
+
+
+class CommandRejected(BleError):
+    pass
+
+
+def explain(exc: BaseException) -> BleError:
+    """A bleak / D-Bus failure in the user's terms."""
+    from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+
+    if isinstance(exc, BleError):
+        return exc
+    if isinstance(exc, BleakBluetoothNotAvailableError):
+        if exc.reason == BleakBluetoothNotAvailableReason.POWERED_OFF:
+            return BleError(
+                "the Bluetooth adapter is off", "turn it on (bluetoothctl power on) and retry"
+            )
+        if exc.reason == BleakBluetoothNotAvailableReason.NO_BLUETOOTH:
+            return BleError(
+                "no Bluetooth adapter found", "plug one in; `bluetoothctl list` shows them"
+            )
+        return BleError(f"Bluetooth is not available: {exc}")
+    if (
+        isinstance(exc, (FileNotFoundError, ConnectionRefusedError))
+        or "dbus" in type(exc).__module__.lower()
+    ):
+        return BleError(
+            f"cannot reach BlueZ on the D-Bus system bus ({exc or type(exc).__name__})",
+            "is bluetoothd running? For the simulator, export the DBUS_SYSTEM_BUS_ADDRESS "
+            "that `sensorhub sim-peripheral` prints",
+        )
+    return BleError(f"Bluetooth: {exc or type(exc).__name__}")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A sensor seen in a scan."""
+
+    name: str
+    address: str
+    rssi_dbm: int
+    advert: Advert | None
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.advert
+        return {
+            "name": self.name,
+            "address": self.address,
+            "rssi_dbm": self.rssi_dbm,
+            "battery_pct": a.battery_pct if a else None,
+            "protocol_version": a.version if a else None,
+        }
+
+
+def _advert(adv: Any) -> Advert | None:
+    data = adv.manufacturer_data.get(spec.MANUFACTURER_ID)
+    return codec.decode_advert(bytes(data)) if data is not None else None
+
+
+def _is_sensor(adv: Any) -> bool:
+    return spec.SERVICE_UUID in [u.lower() for u in adv.service_uuids]
+
+
+async def scan(timeout: float) -> list[Found]:
+    """Every sensorhub sensor advertising within ``timeout`` seconds, strongest first."""
+    from bleak import BleakScanner
+
+    try:
+        seen = await BleakScanner.discover(
+            timeout=timeout, return_adv=True, service_uuids=[spec.SERVICE_UUID]
+        )
+    except Exception as exc:
+        raise explain(exc) from None
+    found = [
+        Found(adv.local_name or dev.name or "", dev.address, int(adv.rssi), _advert(adv))
+        for dev, adv in seen.values()
+        if _is_sensor(adv)
+    ]
+    return sorted(found, key=lambda f: -f.rssi_dbm)
+
+
+@dataclass
+class _Marker:
+    """A link change, queued by a callback or the supervisor, in receive order."""
+
+    t: float
+    sensor: int
+    state: str
+    reason: str | None = None
+    rssi_dbm: int | None = None
+    clock_offset_us: float | None = None
+    clock_rtt_ms: float | None = None
+
+
+@dataclass
+class _Account:
+    """Per sensor: where the samples got to, for the samples lost in an outage."""
+
+    next_index: int | None = None
+    lost_at: float | None = None  # session time the link went down
+    reconnected: _Marker | None = None  # waiting for its first packet
+    battery: int | None = None
+
+
+class SensorLink:
+    """One sensor: find, connect, configure, stream; reconnect after a link loss."""
+
+    def __init__(
+        self,
+        target: str,
+        index: int,
+        queue: asyncio.Queue[Any],
+        config: BleConfig,
+        clock: Callable[[], float],
+    ) -> None:
+        self.target = target
+        self.index = index
+        self.queue = queue
+        self.config = config
+        self.clock = clock
+        self.info: DeviceInfo | None = None
+        self.address = target if ADDRESS.match(target) else ""
+        self.client: Any = None
+        self.connected = False
+        self.closing = False
+        self.dropped = 0  # notifications the full queue could not take
+        self.reconnects = 0
+        self._lost = asyncio.Event()
+        self._responses: asyncio.Queue[bytes] = asyncio.Queue()
+        self._token = 0
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------ callbacks
+    def _put(self, item: Any) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def _on_data(self, _char: Any, data: bytearray) -> None:
+        self._put((self.clock(), self.index, bytes(data)))
+
+    def _on_control(self, _char: Any, data: bytearray) -> None:
+        self._responses.put_nowait(bytes(data))
+
+    def _on_disconnect(self, _client: Any) -> None:
+        if self.connected and not self.closing:
+            self._put(_Marker(self.clock(), self.index, "disconnected", reason="link lost"))
+        self.connected = False
+        self._lost.set()
+
+    # ------------------------------------------------------------- connect
+    def _matches(self, dev: Any, adv: Any) -> bool:
+        if self.address:
+            return bool(dev.address.upper() == self.address.upper())
+        return (adv.local_name or dev.name) == self.target and _is_sensor(adv)
+
+    async def _find(self, timeout: float) -> tuple[Any, Any]:
+        from bleak import BleakScanner
+
+        hit: list[Any] = []
+
+        def match(dev: Any, adv: Any) -> bool:
+            if self._matches(dev, adv):
+                hit[:] = [adv]
+                return True
+            return False
+
+        dev = await BleakScanner.find_device_by_filter(match, timeout=timeout)
+        if dev is None:
+            raise SensorNotFound(
+                f"sensor {self.target!r} not found within {timeout:g} s",
+                "is it switched on and in range? `sensorhub scan` lists the sensors it sees",
+            )
+        return dev, hit[0]
+
+    async def _command(self, cmd: codec.Command, what: str) -> Response:
+        self._token = (self._token + 1) % 256
+        cmd = codec.Command(cmd.opcode, self._token, cmd.payload)
+        while not self._responses.empty():
+            self._responses.get_nowait()
+        await self.client.write_gatt_char(spec.CONTROL_CHAR_UUID, codec.encode(cmd), response=True)
+        async with asyncio.timeout(3.0):
+            while True:
+                try:
+                    msg, _ = codec.decode(await self._responses.get())
+                except UnsupportedVersion as exc:
+                    raise self._newer(exc) from None
+                except (ProtocolError, IncompletePacket):
+                    continue
+                if isinstance(msg, Response) and msg.token == self._token:
+                    break
+        if msg.code != spec.ResultCode.OK:
+            raise CommandRejected(
+                f"sensor {self.name} rejected {what}: "
+                f"{spec.ResultCode(msg.code).name.lower().replace('_', ' ')}",
+                "check [ble] in the configuration against what the sensor supports",
+            )
+        return msg
+
+    def _newer(self, exc: UnsupportedVersion | None = None, version: int | None = None) -> BleError:
+        v = version if version is not None else getattr(exc, "version", "another")
+        return BleError(
+            f"sensor {self.name} speaks protocol version {v}; this sensorhub speaks "
+            f"{spec.PROTOCOL_VERSION}",
+            "update sensorhub (pip install -U sensorhub)",
+        )
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info is not None else self.target
+
+    async def _sync_clock(self) -> tuple[float, float]:
+        """Best of five TIME_SYNC round trips: (device us - host us, round trip ms)."""
+        best: tuple[float, float] | None = None
+        for k in range(5):
+            t0 = self.clock()
+            resp = await self._command(codec.time_sync(k), "TIME_SYNC")
+            t1 = self.clock()
+            _, device_us = codec.parse_time_sync_reply(resp)
+            rtt = t1 - t0
+            offset = device_us - (t0 + t1) / 2 * 1e6
+            if best is None or rtt < best[1]:
+                best = (offset, rtt)
+        assert best is not None
+        return best[0], best[1] * 1e3
+
+    async def connect(self, timeout: float, first: bool) -> None:
+        """Find the sensor, connect, (first time) configure it, sync, stream."""
+        from bleak import BleakClient
+
+        dev, adv = await self._find(timeout)
+        self.address = dev.address
+        advert = _advert(adv)
+        if advert is not None and advert.version > spec.PROTOCOL_VERSION:
+            raise self._newer(version=advert.version)
+        self._lost.clear()
+        client = BleakClient(
+            dev, disconnected_callback=self._on_disconnect, timeout=self.config.connect_timeout_s
+        )
+        await client.connect()
+        self.client = client
+        try:
+            try:
+                info, _ = codec.decode(await client.read_gatt_char(spec.INFO_CHAR_UUID))
+            except UnsupportedVersion as exc:
+                raise self._newer(exc) from None
+            if not isinstance(info, DeviceInfo):
+                raise BleError(f"sensor {self.target!r} sent no device info")
+            self.info = info
+            await client.start_notify(spec.CONTROL_CHAR_UUID, self._on_control)
+            if first:
+                cfg = self.config
+                await self._command(codec.stop_stream(), "STOP_STREAM")
+                await self._command(codec.set_odr(cfg.odr_hz), f"an output rate of {cfg.odr_hz} Hz")
+                await self._command(
+                    codec.set_ranges(cfg.acc_range_g, cfg.gyro_range_dps),
+                    f"ranges of {cfg.acc_range_g} g / {cfg.gyro_range_dps} deg/s",
+                )
+                # what the sensor runs at now, for the signal core
+                info, _ = codec.decode(await client.read_gatt_char(spec.INFO_CHAR_UUID))
+                assert isinstance(info, DeviceInfo)
+                self.info = info
+            offset, rtt = await self._sync_clock()
+            await client.start_notify(spec.DATA_CHAR_UUID, self._on_data)
+            await client.start_notify(spec.STATUS_CHAR_UUID, self._on_data)
+            await self._command(codec.start_stream(), "START_STREAM")
+        except BaseException:
+            await self._disconnect_quietly()
+            raise
+        self.connected = True
+        self._put(
+            _Marker(
+                self.clock(),
+                self.index,
+                "connected" if first else "reconnected",
+                rssi_dbm=int(adv.rssi),
+                clock_offset_us=round(offset, 1),
+                clock_rtt_ms=round(rtt, 2),
+            )
+        )
+
+    async def _disconnect_quietly(self) -> None:
+        if self.client is not None:
+            try:
+                async with asyncio.timeout(3.0):
+                    await self.client.disconnect()
+            except Exception:
+                pass
+
+    async def supervise(self) -> None:
+        """Reconnect after every unexpected disconnect until closed (or ``give_up_s``)."""
+        cap = self.config.reconnect_max_s
+        while not self.closing:
+            await self._lost.wait()
+            if self.closing:
+                return
+            await self._disconnect_quietly()
+            lost_at = self.clock()
+            attempt = 0
+            while not self.closing:
+                give_up = self.config.give_up_s
+                if give_up and self.clock() - lost_at > give_up:
+                    self._put(_Marker(self.clock(), self.index, "gave up", reason="timeout"))
+                    return
+                try:
+                    # scanning is itself the wait: the sensor is back as soon as it is seen
+                    await self.connect(timeout=1.0, first=False)
+                    self.reconnects += 1
+                    break
+                except SensorNotFound:
+                    continue
+                except (BleError, asyncio.CancelledError):
+                    raise
+                except Exception:
+                    delay = self._rng.uniform(0.0, min(cap, 0.1 * 2**attempt))
+                    attempt += 1
+                    await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        """Stop streaming, unsubscribe, disconnect."""
+        self.closing = True
+        self._lost.set()
+        client = self.client
+        if client is None or not self.connected:
+            return
+        try:
+            async with asyncio.timeout(3.0):
+                await self._command(codec.stop_stream(), "STOP_STREAM")
+                for uuid in (spec.DATA_CHAR_UUID, spec.STATUS_CHAR_UUID, spec.CONTROL_CHAR_UUID):
+                    await client.stop_notify(uuid)
+        except Exception:
+            pass
+        self.connected = False
+        await self._disconnect_quietly()
+
+
+@dataclass
+class BleSource:
+    """Notifications of one or more BLE sensors (each supervised on its own), with link
+    events (connected, disconnected, reconnected with the samples lost, battery)."""
+
+    targets: list[str]
+    config: BleConfig
+    clock: Callable[[], float] | None = None
+    queue_size: int = 20_000
+    links: list[SensorLink] = field(default_factory=list)
+    sensors: list[SensorEntry] = field(default_factory=list)
+
+    async def open(self) -> None:
+        """Connect to every sensor (concurrently); raises one clear error if one fails."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        clock = self.clock or (lambda: loop.time() - t0)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
+        self.links = [
+            SensorLink(t, k, self._queue, self.config, clock) for k, t in enumerate(self.targets)
+        ]
+        try:
+            await asyncio.gather(
+                *(link.connect(self.config.scan_timeout_s, first=True) for link in self.links)
+            )
+        except Exception as exc:
+            await self.close()
+            raise explain(exc) from None
+        self.sensors = [
+            SensorEntry.from_info(link.index, link.info, link.address)
+            for link in self.links
+            if link.info is not None
+        ]
+        self._tasks = [
+            asyncio.create_task(link.supervise(), name=f"ble:{link.target}") for link in self.links
+        ]
+
+    async def close(self) -> None:
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+        await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
+
+    async def notifications(self) -> AsyncIterator[Any]:
+        """``(t, sensor, bytes)`` and :class:`Link` events; ``None`` every 0.25 s of quiet
+        so the pipeline can notice a stop while every link is down."""
+        accounts = [_Account() for _ in self.links]
+        while True:
+            try:
+                async with asyncio.timeout(0.25):
+                    item = await self._queue.get()
+            except TimeoutError:
+                yield None
+                continue
+            if isinstance(item, _Marker):
+                yield self._link_event(item, accounts[item.sensor])
+                continue
+            t, sensor, data = item
+            for ev in self._account(t, sensor, data, accounts[sensor]):
+                yield ev
+            yield item
+
+    def _entry(self, sensor: int) -> tuple[str, str]:
+        link = self.links[sensor]
+        side = link.info.side.label if link.info is not None else ""
+        return link.name, side
+
+    def _link_event(self, m: _Marker, acc: _Account) -> Link | None:
+        name, side = self._entry(m.sensor)
+        address = self.links[m.sensor].address
+        if m.state == "disconnected":
+            acc.lost_at = m.t
+        if m.state == "reconnected":
+            acc.reconnected = m  # reported with the samples lost, at the first packet
+            return None
+        return Link(
+            t=m.t,
+            sensor=name,
+            side=side,
+            state=m.state,
+            address=address,
+            reason=m.reason,
+            rssi_dbm=m.rssi_dbm,
+            clock_offset_us=m.clock_offset_us,
+            clock_rtt_ms=m.clock_rtt_ms,
+        )
+
+    def _account(self, t: float, sensor: int, data: bytes, acc: _Account) -> list[Link]:
+        try:
+            msg, _ = codec.decode(data)
+        except (ProtocolError, IncompletePacket):
+            return []  # the signal core counts corrupt packets
+        name, side = self._entry(sensor)
+        out: list[Link] = []
+        if isinstance(msg, StatusPacket) and msg.battery_pct != acc.battery:
+            acc.battery = msg.battery_pct
+            out.append(Link(t=t, sensor=name, side=side, state="battery", battery_pct=acc.battery))
+        if isinstance(msg, DataPacket):
+            end = msg.first_index + msg.count
+            if (m := acc.reconnected) is not None:
+                lost = (
+                    0
+                    if acc.next_index is None
+                    else (msg.first_index - acc.next_index) % (spec.INDEX_MODULO)
+                )
+                out.append(
+                    Link(
+                        t=t,
+                        sensor=name,
+                        side=side,
+                        state="reconnected",
+                        address=self.links[sensor].address,
+                        outage_s=None if acc.lost_at is None else round(m.t - acc.lost_at, 3),
+                        samples_lost=lost,
+                        rssi_dbm=m.rssi_dbm,
+                        clock_offset_us=m.clock_offset_us,
+                        clock_rtt_ms=m.clock_rtt_ms,
+                    )
+                )
+                acc.reconnected = None
+            if acc.next_index is None or (end - acc.next_index) % spec.INDEX_MODULO < (
+                spec.INDEX_MODULO // 2
+            ):
+                acc.next_index = end % spec.INDEX_MODULO
+        return out
