@@ -46,6 +46,7 @@ class LiveOptions:
     record_auto: bool = False  # no record path given: sensorhub-<session>.shs here
     events_jsonl: Path | None = None
     block: bool = False  # wait for slow sinks instead of dropping (replay at max speed)
+    duration_s: float | None = None  # stop after this long (a live run)
 
 
 def mqtt_url(config: Config, option: str | None) -> tuple[str | None, bool]:
@@ -149,6 +150,8 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             if hasattr(source, "open"):  # BLE: the sensors are known once connected
                 await source.open()
                 stack.push_async_callback(source.close)
+            if options.duration_s is not None:
+                loop.call_later(options.duration_s, stop.set)
             processor = Processor(source.sensors)
             processor.warm_up()
             processors.append(processor)

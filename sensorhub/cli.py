@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sensorhub.errors import ConfigError, SensorhubError
+from sensorhub.protocol.spec import Opcode
 from sensorhub.types import Mounting, Side
 
 EXIT_USAGE = 2
@@ -75,6 +76,40 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=_seed)
     _live_options(demo)
+
+    scan = sub.add_parser("scan", help="list the sensorhub sensors in Bluetooth range")
+    scan.add_argument("--timeout", type=_positive(float, "timeout"), default=5.0, metavar="S")
+    scan.add_argument("--json", action="store_true", help="print JSON")
+
+    live = sub.add_parser(
+        "live", help="the live run: BLE sensors through the whole pipeline (as demo)"
+    )
+    live.add_argument(
+        "--sensor",
+        action="append",
+        required=True,
+        metavar="NAME_OR_ADDRESS",
+        help="a sensor to connect to (repeatable: left and right, shoe and shin)",
+    )
+    live.add_argument("--duration", type=_positive(float, "duration"), metavar="S")
+    _live_options(live)
+
+    per = sub.add_parser(
+        "sim-peripheral",
+        help="the simulator as BLE sensors on a private D-Bus (for scan/live without hardware)",
+    )
+    _sim_options(per, duration=3600.0)
+    per.add_argument("--sensors", type=int, choices=[1, 2], help="1 (left) or 2 (left and right)")
+    per.add_argument(
+        "--reject",
+        default="",
+        metavar="OPCODE,...",
+        help="commands the sensors refuse, e.g. SET_ODR (testing error paths)",
+    )
+    per.add_argument(
+        "--protocol-version", type=int, metavar="N", help="speak another protocol version"
+    )
+    per.add_argument("--truth", type=Path, metavar="FILE", help="write the truth CSV at the end")
 
     info = sub.add_parser("info", help="describe a session file: sensors, gaps, damage")
     info.add_argument("file", type=Path)
@@ -192,10 +227,12 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _sim_options(p: argparse.ArgumentParser) -> None:
+def _sim_options(p: argparse.ArgumentParser, duration: float = 60.0) -> None:
     p.add_argument("--mount", choices=["shoe", "shin"], default="shoe")
     p.add_argument("--activity", choices=["run", "walk"], default="run")
-    p.add_argument("--duration", type=_positive(float, "duration"), default=60.0, metavar="SECONDS")
+    p.add_argument(
+        "--duration", type=_positive(float, "duration"), default=duration, metavar="SECONDS"
+    )
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument(
         "--cadence",
@@ -309,6 +346,7 @@ def _run_live(
     title: str,
     block: bool = False,
     record_auto: bool = False,
+    duration_s: float | None = None,
 ) -> int:
     from sensorhub.app import LiveOptions, run_live
 
@@ -321,6 +359,7 @@ def _run_live(
         record_auto=record_auto and record is None,
         events_jsonl=getattr(args, "events_jsonl", None),
         block=block,
+        duration_s=duration_s,
     )
     return run_live(source, config, options)
 
@@ -364,6 +403,81 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_live(
         SimulatedSource(cfg, speed=1.0), config, args, "sensorhub demo", record_auto=True
     )
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sensorhub.sources.ble import scan
+
+    found = asyncio.run(scan(args.timeout))
+    if args.json:
+        print(json.dumps([f.as_dict() for f in found], indent=2))
+        return 0
+    if not found:
+        print(f"no sensorhub sensor seen in {args.timeout:g} s (switched on? in range?)")
+        return 0
+    for f in found:
+        d = f.as_dict()
+        battery = f"{d['battery_pct']} %" if d["battery_pct"] is not None else "-"
+        print(f"{f.name:<16} {f.address}  {f.rssi_dbm:4d} dBm  battery {battery}")
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from sensorhub.config import load_config
+    from sensorhub.sources.ble import BleSource
+
+    config = load_config(args.config, args.set)
+    source = BleSource(list(args.sensor), config.ble)
+    return _run_live(source, config, args, "sensorhub live", duration_s=args.duration)
+
+
+def cmd_sim_peripheral(args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from firmware_sim.peripheral import SimulatedPeripheral, serve
+
+    if args.sensors is not None:
+        args.side = "left" if args.sensors == 1 else "both"
+    cfg = _sim_config(args)
+    reject: set[int] = set()
+    for name in filter(None, (x.strip() for x in args.reject.split(","))):
+        try:
+            reject.add(int(Opcode[name.upper()]))
+        except KeyError:
+            raise ConfigError(
+                f"--reject: unknown command {name!r}",
+                "use " + ", ".join(o.name for o in Opcode),
+            ) from None
+    if args.truth is not None and args.truth.exists():
+        raise SensorhubError(f"{args.truth} already exists", "choose a new name")
+    cfg = dataclasses.replace(cfg, seed=args.seed)
+
+    def ready(address: str, peripheral: SimulatedPeripheral) -> None:
+        names = ", ".join(f"{d.name} ({d.address})" for d in peripheral.devices)
+        print(f"simulated sensors: {names}")
+        print("in another terminal, to use them:")
+        print(f"export DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
+
+    try:
+        peripheral = asyncio.run(
+            serve(
+                cfg,
+                ready,
+                reject=frozenset(reject),
+                version=args.protocol_version,
+            )
+        )
+    except KeyboardInterrupt:
+        print("sensorhub: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.truth is not None:
+        peripheral.run.write_truth(args.truth)
+    lost = ", ".join(str(peripheral.samples_lost(k)) for k in range(len(peripheral.devices)))
+    print(f"done: samples never delivered per sensor: {lost}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -613,6 +727,9 @@ COMMANDS = {
     "import-csv": cmd_import_csv,
     "replay": cmd_replay,
     "evaluate": cmd_evaluate,
+    "scan": cmd_scan,
+    "live": cmd_live,
+    "sim-peripheral": cmd_sim_peripheral,
 }
 
 

@@ -123,6 +123,58 @@ async def scan(timeout: float) -> list[Found]:
     return sorted(found, key=lambda f: -f.rssi_dbm)
 
 
+class Finder:
+    """One scan for every link looking for its sensor.
+
+    BlueZ runs one discovery per client at a time (a second one fails with
+    ``InProgress``), so links never scan on their own: they ask the finder, which scans
+    while anyone is looking and stops when nobody is (scanning while streaming costs
+    radio time on real adapters)."""
+
+    def __init__(self) -> None:
+        self._wanted: dict[int, tuple[Callable[[Any, Any], bool], asyncio.Future[Any]]] = {}
+        self._scanner: Any = None
+        self._lock = asyncio.Lock()
+        self._next = 0
+
+    def _seen(self, dev: Any, adv: Any) -> None:
+        for match, fut in list(self._wanted.values()):
+            if not fut.done() and match(dev, adv):
+                fut.set_result((dev, adv))
+
+    async def _scan(self, on: bool) -> None:
+        from bleak import BleakScanner
+
+        async with self._lock:
+            if on and self._scanner is None:
+                scanner = BleakScanner(
+                    detection_callback=self._seen, service_uuids=[spec.SERVICE_UUID]
+                )
+                await scanner.start()
+                self._scanner = scanner
+            elif not on and self._scanner is not None and not self._wanted:
+                scanner, self._scanner = self._scanner, None
+                await scanner.stop()
+
+    async def find(
+        self, match: Callable[[Any, Any], bool], timeout: float
+    ) -> tuple[Any, Any] | None:
+        """The first advertisement ``match`` accepts within ``timeout`` s, or None."""
+        key, self._next = self._next, self._next + 1
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._wanted[key] = (match, fut)
+        try:
+            await self._scan(True)
+            async with asyncio.timeout(timeout):
+                found: tuple[Any, Any] = await fut
+                return found
+        except TimeoutError:
+            return None
+        finally:
+            del self._wanted[key]
+            await self._scan(False)
+
+
 @dataclass
 class _Marker:
     """A link change, queued by a callback or the supervisor, in receive order."""
@@ -156,7 +208,9 @@ class SensorLink:
         queue: asyncio.Queue[Any],
         config: BleConfig,
         clock: Callable[[], float],
+        finder: Finder,
     ) -> None:
+        self.finder = finder
         self.target = target
         self.index = index
         self.queue = queue
@@ -200,23 +254,13 @@ class SensorLink:
         return (adv.local_name or dev.name) == self.target and _is_sensor(adv)
 
     async def _find(self, timeout: float) -> tuple[Any, Any]:
-        from bleak import BleakScanner
-
-        hit: list[Any] = []
-
-        def match(dev: Any, adv: Any) -> bool:
-            if self._matches(dev, adv):
-                hit[:] = [adv]
-                return True
-            return False
-
-        dev = await BleakScanner.find_device_by_filter(match, timeout=timeout)
-        if dev is None:
+        found = await self.finder.find(self._matches, timeout)
+        if found is None:
             raise SensorNotFound(
                 f"sensor {self.target!r} not found within {timeout:g} s",
                 "is it switched on and in range? `sensorhub scan` lists the sensors it sees",
             )
-        return dev, hit[0]
+        return found
 
     async def _command(self, cmd: codec.Command, what: str) -> Response:
         self._token = (self._token + 1) % 256
@@ -397,8 +441,10 @@ class BleSource:
         t0 = loop.time()
         clock = self.clock or (lambda: loop.time() - t0)
         self._queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
+        finder = Finder()
         self.links = [
-            SensorLink(t, k, self._queue, self.config, clock) for k, t in enumerate(self.targets)
+            SensorLink(t, k, self._queue, self.config, clock, finder)
+            for k, t in enumerate(self.targets)
         ]
         try:
             await asyncio.gather(

@@ -1,0 +1,213 @@
+"""The firmware simulator as Bluetooth LE peripherals, on the fake BlueZ of
+``firmware_sim.bluez``: what bleak sees is indistinguishable from real sensors.
+
+Each simulated sensor advertises (name, the sensorhub service, manufacturer data with
+protocol version, battery, mounting, side), is connectable, serves the GATT table of the
+protocol (data and status notifications, the control point, device info) and streams in
+real time what the firmware simulator produces.  Faults: the simulator's own (dropped,
+duplicated, corrupted notifications), link drops (``link-drop=AT:SECONDS``: the link
+breaks and the sensor stops advertising for that long: it "disappears and comes back"),
+commands rejected (``reject``) and a newer protocol version (``version``).
+
+The sensor keeps sampling while nobody listens, so every data notification that could
+not be delivered is a truth of samples lost: :attr:`SimulatedPeripheral.undelivered`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from firmware_sim.bluez import Characteristic, FakeBluez, FakeDevice, Service
+from firmware_sim.device import SimulatedSensor
+from firmware_sim.run import SimConfig, SimulatedRun
+from sensorhub.protocol import codec, spec
+from sensorhub.protocol.codec import Advert, Response
+from sensorhub.protocol.spec import Kind, ResultCode
+
+
+def _reversion(data: bytes, version: int | None) -> bytes:
+    """The message as a sensor speaking protocol ``version`` would send it."""
+    if version is None:
+        return data
+    body = bytes([version]) + data[1 : -spec.CRC_SIZE]
+    return body + spec.CRC.pack(codec.crc16(body))
+
+
+def address_of(sensor: SimulatedSensor) -> str:
+    """A random static address from the sensor's serial (top two bits set)."""
+    raw = bytes([sensor.serial[0] | 0xC0]) + sensor.serial[1:]
+    return ":".join(f"{b:02X}" for b in raw)
+
+
+@dataclass
+class SimulatedPeripheral:
+    """Every sensor of ``run`` as a BLE peripheral on ``bluez``, paced by ``clock``.
+
+    Parameters
+    ----------
+    reject
+        Opcodes every sensor answers with UNSUPPORTED (a sensor that rejects a command).
+    version
+        Protocol version the sensors speak (default: this sensorhub's).
+    tick_s
+        Real time between simulator steps.
+    """
+
+    bluez: FakeBluez
+    run: SimulatedRun
+    clock: Callable[[], float]
+    reject: frozenset[int] = frozenset()
+    version: int | None = None
+    tick_s: float = 0.02
+    devices: list[FakeDevice] = field(default_factory=list)
+    undelivered: list[int] = field(default_factory=list)  # samples, per sensor
+    outages: list[list[tuple[float, float]]] = field(default_factory=list)  # (from, to)
+    delivered: list[int] = field(default_factory=list)  # data notifications, per sensor
+
+    def __post_init__(self) -> None:
+        n = len(self.run.sensors)
+        self.undelivered = [0] * n
+        self.delivered = [0] * n
+        self.outages = [[] for _ in range(n)]
+        self._away = [False] * n
+        for k, sensor in enumerate(self.run.sensors):
+            self.devices.append(self._add(k, sensor))
+
+    def _advert(self, sensor: SimulatedSensor) -> bytes:
+        return codec.encode_advert(
+            Advert(
+                self.version or spec.PROTOCOL_VERSION,
+                sensor.status().battery_pct,
+                int(sensor.mounting),
+                int(sensor.side),
+            )
+        )
+
+    def _add(self, k: int, sensor: SimulatedSensor) -> FakeDevice:
+        def control(data: bytes) -> None:
+            if len(data) > 2 and data[2] in self.reject:
+                resp = codec.encode(Response(data[2], data[3], ResultCode.UNSUPPORTED))
+            else:
+                resp = sensor.handle_command(data)
+            resp = _reversion(resp, self.version)
+            control_char.value = resp
+            dev.notify(spec.CONTROL_CHAR_UUID, resp)
+
+        control_char = Characteristic(
+            spec.CONTROL_CHAR_UUID, ["write", "read", "notify"], on_write=control
+        )
+        service = Service(
+            spec.SERVICE_UUID,
+            [
+                Characteristic(spec.DATA_CHAR_UUID, ["notify"]),
+                control_char,
+                Characteristic(
+                    spec.INFO_CHAR_UUID,
+                    ["read"],
+                    on_read=lambda: _reversion(sensor.read_info(), self.version),
+                ),
+                Characteristic(
+                    spec.STATUS_CHAR_UUID,
+                    ["read", "notify"],
+                    on_read=lambda: _reversion(sensor.read_status(), self.version),
+                ),
+            ],
+        )
+        dev = self.bluez.add_device(
+            address_of(sensor),
+            sensor.name,
+            services=[service],
+            service_uuids=[spec.SERVICE_UUID],
+            manufacturer_data={spec.MANUFACTURER_ID: self._advert(sensor)},
+            rssi=-55 - 6 * k,
+        )
+        return dev
+
+    def samples_lost(self, k: int) -> int:
+        """Samples sensor ``k`` took that never reached a host (truth)."""
+        return self.undelivered[k] + self.run.sensors[k].fault_log.link_lost_samples
+
+    def _link(self, k: int, t: float) -> None:
+        """Link drops of the fault configuration: away (no link, no advertising) while
+        one lasts, back when it ends."""
+        away = self.run.config.faults.link_down(t)
+        if away == self._away[k]:
+            return
+        self._away[k] = away
+        dev = self.devices[k]
+        if away:
+            self.outages[k].append((t, t))
+            dev.set_present(False)
+        else:
+            start, _ = self.outages[k][-1]
+            self.outages[k][-1] = (start, t)
+            dev.set_present(True)
+
+    def step(self) -> None:
+        """Advance the simulation to ``clock()`` and deliver what the sensors sent."""
+        dt = self.clock() - self.run.t
+        if dt <= 0:
+            return
+        for k in range(len(self.devices)):
+            self._link(k, self.run.t + dt)
+        for d in self.run.poll(dt):
+            kind = d.data[1] if len(d.data) > 1 else 0
+            char = spec.DATA_CHAR_UUID if kind == Kind.DATA else spec.STATUS_CHAR_UUID
+            sent = self.devices[d.sensor].notify(char, _reversion(d.data, self.version))
+            if kind == Kind.DATA:  # (a link-drop fault loses its own in the firmware)
+                if sent:
+                    self.delivered[d.sensor] += 1
+                else:
+                    self.undelivered[d.sensor] += d.data[3]  # the packet's sample count
+
+    async def serve(self) -> None:
+        """Step in real time until the run's end (or cancelled)."""
+        while not self.run.done:
+            self.step()
+            await asyncio.sleep(self.tick_s)
+
+
+def quiet_sensors(config: SimConfig) -> SimConfig:
+    """The same run with sensors that stream only when a host asks (START_STREAM)."""
+    return dataclasses.replace(
+        config, sensors=tuple(dataclasses.replace(s, autostart=False) for s in config.sensors)
+    )
+
+
+async def serve(
+    config: SimConfig,
+    on_ready: Callable[[str, SimulatedPeripheral], None],
+    *,
+    reject: frozenset[int] = frozenset(),
+    version: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> SimulatedPeripheral:
+    """Start a private system bus with a fake BlueZ serving the simulated sensors, call
+    ``on_ready(bus address, peripheral)``, and run until the simulation ends or ``stop``
+    is set.  Returns the peripheral (its truth: ``undelivered``, ``outages``)."""
+    from dbus_fast.aio import MessageBus
+
+    from firmware_sim.bluez import private_system_bus
+
+    loop = asyncio.get_running_loop()
+    async with private_system_bus() as address:
+        bus = await MessageBus(bus_address=address).connect()
+        try:
+            async with FakeBluez(bus) as bluez:
+                t0 = loop.time()
+                run = SimulatedRun(quiet_sensors(config))
+                peripheral = SimulatedPeripheral(
+                    bluez, run, lambda: loop.time() - t0, reject=reject, version=version
+                )
+                on_ready(address, peripheral)
+                task = asyncio.create_task(peripheral.serve())
+                waiter = asyncio.create_task((stop or asyncio.Event()).wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                for t in (task, waiter):
+                    t.cancel()
+                return peripheral
+        finally:
+            bus.disconnect()
