@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,6 +63,9 @@ class SimulatedPeripheral:
     reject: frozenset[int] = frozenset()
     version: int | None = None
     tick_s: float = 0.02
+    #: runs a callback at a simulated time (a real-time peripheral: the event loop's
+    #: ``call_at``); None: deliver at once
+    schedule: Callable[[float, Callable[[], None]], object] | None = None
     devices: list[FakeDevice] = field(default_factory=list)
     undelivered: list[int] = field(default_factory=list)  # samples, per sensor
     outages: list[list[tuple[float, float]]] = field(default_factory=list)  # (from, to)
@@ -147,21 +151,31 @@ class SimulatedPeripheral:
             dev.set_present(True)
 
     def step(self) -> None:
-        """Advance the simulation to ``clock()`` and deliver what the sensors sent."""
-        dt = self.clock() - self.run.t
+        """Advance the simulation one tick ahead of ``clock()`` and deliver what the
+        sensors send at the time they send it (each notification at its connection
+        event, as a radio would), or at once without a scheduler."""
+        now = self.clock()
+        horizon = now + (self.tick_s if self.schedule is not None else 0.0)
+        dt = horizon - self.run.t
         if dt <= 0:
             return
         for k in range(len(self.devices)):
-            self._link(k, self.run.t + dt)
+            self._link(k, now)
         for d in self.run.poll(dt):
-            kind = d.data[1] if len(d.data) > 1 else 0
-            char = spec.DATA_CHAR_UUID if kind == Kind.DATA else spec.STATUS_CHAR_UUID
-            sent = self.devices[d.sensor].notify(char, _reversion(d.data, self.version))
-            if kind == Kind.DATA:  # (a link-drop fault loses its own in the firmware)
-                if sent:
-                    self.delivered[d.sensor] += 1
-                else:
-                    self.undelivered[d.sensor] += d.data[3]  # the packet's sample count
+            if self.schedule is None or d.t <= now:
+                self._deliver(d.sensor, d.data)
+            else:
+                self.schedule(d.t, functools.partial(self._deliver, d.sensor, d.data))
+
+    def _deliver(self, sensor: int, data: bytes) -> None:
+        kind = data[1] if len(data) > 1 else 0
+        char = spec.DATA_CHAR_UUID if kind == Kind.DATA else spec.STATUS_CHAR_UUID
+        sent = self.devices[sensor].notify(char, _reversion(data, self.version))
+        if kind == Kind.DATA:  # (a link-drop fault loses its own in the firmware)
+            if sent:
+                self.delivered[sensor] += 1
+            else:
+                self.undelivered[sensor] += data[3]  # the packet's sample count
 
     async def serve(self) -> None:
         """Step in real time until the run's end (or cancelled)."""
@@ -184,10 +198,13 @@ async def serve(
     reject: frozenset[int] = frozenset(),
     version: int | None = None,
     stop: asyncio.Event | None = None,
+    speed: float = 1.0,
 ) -> SimulatedPeripheral:
     """Start a private system bus with a fake BlueZ serving the simulated sensors, call
     ``on_ready(bus address, peripheral)``, and run until the simulation ends or ``stop``
-    is set.  Returns the peripheral (its truth: ``undelivered``, ``outages``)."""
+    is set.  Returns the peripheral (its truth: ``undelivered``, ``outages``).  ``speed``
+    runs the simulated clock faster than real time (tests; a host must use the same
+    clock, ``peripheral.clock``)."""
     from dbus_fast.aio import MessageBus
 
     from firmware_sim.bluez import private_system_bus
@@ -200,7 +217,12 @@ async def serve(
                 t0 = loop.time()
                 run = SimulatedRun(quiet_sensors(config))
                 peripheral = SimulatedPeripheral(
-                    bluez, run, lambda: loop.time() - t0, reject=reject, version=version
+                    bluez,
+                    run,
+                    lambda: speed * (loop.time() - t0),
+                    reject=reject,
+                    version=version,
+                    schedule=lambda t, fn: loop.call_at(t0 + t / speed, fn),
                 )
                 on_ready(address, peripheral)
                 task = asyncio.create_task(peripheral.serve())

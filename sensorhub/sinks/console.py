@@ -23,7 +23,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Step, Summary
+from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Link, Step, Summary
 from sensorhub.pipeline.runner import STOP
 
 #: steps each row averages over
@@ -51,6 +51,8 @@ class SensorRow:
     loading: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     angle: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     strike: deque[str] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    battery: int | None = None
+    link: str = ""  # "": connected (or not a BLE sensor)
 
 
 #: (label, seconds done, seconds in all or None): a replay's progress
@@ -112,6 +114,14 @@ class Dashboard:
             self.metronome = f"on, gain {ev.gain:.2f}" if ev.playing else "off"
         elif isinstance(ev, Asymmetry):
             self.asymmetry = ev
+        elif isinstance(ev, Link):
+            row = self.rows.setdefault(ev.sensor, SensorRow(ev.side))
+            if ev.battery_pct is not None:
+                row.battery = ev.battery_pct
+            if ev.state in ("connected", "reconnected"):
+                row.link = ""
+            elif ev.state != "battery":
+                row.link = ev.state
 
     def _render(self) -> Group:
         minutes, seconds = divmod(int(self.t), 60)
@@ -131,13 +141,14 @@ class Dashboard:
             ("impact g", "right"),
             ("load g/s", "right"),
             ("strike", "left"),
+            ("battery", "right"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for name, row in sorted(self.rows.items(), key=lambda kv: kv[1].side):
             strike = Counter(row.strike).most_common(1)
             angle = _mean(row.angle)
             table.add_row(
-                f"{row.side} ({name})",
+                f"{row.side} ({name})" + (f" [bold red]{row.link}[/]" if row.link else ""),
                 str(row.steps),
                 _fmt(row.cadence, ".1f"),
                 _fmt(_mean(row.contact), ".0f"),
@@ -146,6 +157,7 @@ class Dashboard:
                 _fmt(_mean(row.loading), ".0f"),
                 (strike[0][0] if strike else "-")
                 + (f" {angle:+.1f} deg" if angle is not None else ""),
+                f"{row.battery} %" if row.battery is not None else "-",
             )
         parts: list[Any] = [head, table]
         a = self.asymmetry
@@ -167,6 +179,23 @@ class Dashboard:
             if total:
                 parts.append(ProgressBar(total=total, completed=min(done, total), width=60))
         return Group(*parts)
+
+
+def describe_link(ev: Link) -> str | None:
+    who = f"{ev.t:8.3f} s  {ev.sensor} ({ev.side})"
+    if ev.state == "connected":
+        sync = f", clock synced to {ev.clock_rtt_ms:.1f} ms" if ev.clock_rtt_ms else ""
+        return f"[green]{who} connected, {ev.rssi_dbm} dBm{sync}[/]"
+    if ev.state == "disconnected":
+        return f"[bold red]{who} disconnected ({ev.reason}): reconnecting[/]"
+    if ev.state == "reconnected":
+        return (
+            f"[yellow]{who} reconnected after {ev.outage_s or 0:.2f} s, "
+            f"{ev.samples_lost} samples lost[/]"
+        )
+    if ev.state == "battery":
+        return f"[dim]{who} battery {ev.battery_pct} %[/]"
+    return f"[bold red]{who} {ev.state} ({ev.reason})[/]"
 
 
 def describe(ev: AnyEvent, cadence: float) -> str | None:
@@ -199,6 +228,8 @@ def describe(ev: AnyEvent, cadence: float) -> str | None:
         )
     if isinstance(ev, Activity):
         return f"[bold]{ev.t:8.3f} s  {ev.state}[/]"
+    if isinstance(ev, Link):
+        return describe_link(ev)
     if isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
         return (
             f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
