@@ -350,6 +350,18 @@ class SensorLink:
                 assert isinstance(info, DeviceInfo)
                 self.info = info
             offset, rtt = await self._sync_clock()
+            # queued before any data of this connection: the accounting of the samples
+            # lost in the outage starts from the first packet after it
+            self._put(
+                _Marker(
+                    self.clock(),
+                    self.index,
+                    "connected" if first else "reconnected",
+                    rssi_dbm=int(adv.rssi),
+                    clock_offset_us=round(offset, 1),
+                    clock_rtt_ms=round(rtt, 2),
+                )
+            )
             await client.start_notify(spec.DATA_CHAR_UUID, self._on_data)
             await client.start_notify(spec.STATUS_CHAR_UUID, self._on_data)
             await self._command(codec.start_stream(), "START_STREAM")
@@ -357,16 +369,6 @@ class SensorLink:
             await self._disconnect_quietly()
             raise
         self.connected = True
-        self._put(
-            _Marker(
-                self.clock(),
-                self.index,
-                "connected" if first else "reconnected",
-                rssi_dbm=int(adv.rssi),
-                clock_offset_us=round(offset, 1),
-                clock_rtt_ms=round(rtt, 2),
-            )
-        )
 
     async def _disconnect_quietly(self) -> None:
         if self.client is not None:

@@ -22,7 +22,7 @@ from firmware_sim.faults import FaultConfig
 from firmware_sim.peripheral import SimulatedPeripheral, serve
 from firmware_sim.run import SimConfig, default_config
 from sensorhub.config import BleConfig
-from sensorhub.evaluation import TruthRow, evaluate
+from sensorhub.evaluation import TruthRow, evaluate, match
 from sensorhub.events import AnyEvent, FootStrike, Link, decode_json, encode_json
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor
@@ -115,6 +115,10 @@ async def test_two_sensors_stream_60s_with_no_loss_matching_truth(
     assert replayed == [encode_json(e) for e in core]
 
 
+#: after a gap, the detector needs this long to find contacts again (see the note there)
+RELOCK_S = 1.5
+
+
 def random_drops(n: int, duration: float, seed: int) -> tuple[tuple[float, float], ...]:
     """``n`` link drops of 0.3-4 s at random times, at least 6 s apart."""
     rng = np.random.default_rng(seed)
@@ -152,11 +156,28 @@ async def test_thirty_link_drops_in_ten_minutes(
     core = [e for e in run.events if not isinstance(e, Link)]
     rep = evaluate(core, truth_rows(p), span=(3.0, duration - 3.0))
     assert rep["ic"]["precision"] >= 0.995
-    for sensor in run.source.sensors:
-        t = np.array([e.t for e in core if isinstance(e, FootStrike) and e.sensor == sensor.name])
-        assert np.min(np.diff(t)) > 0.25
-    # every contact outside the outages (and the restart after each) was found
-    assert rep["ic"]["recall"] >= 0.9
+    for k, sensor in enumerate(run.source.sensors):
+        mine = [e for e in core if isinstance(e, FootStrike) and e.sensor == sensor.name]
+        assert np.min(np.diff([e.t for e in mine])) > 0.25
+        # every contact outside the outages was found, as on recordings, once the
+        # detector has re-locked after a gap (RELOCK_S: docs/signal-core.md)
+        back = [
+            e.t
+            for e in run.events
+            if isinstance(e, Link) and e.sensor == sensor.name and e.state == "reconnected"
+        ]
+        blind = [(a, b + RELOCK_S) for (a, _), b in zip(p.outages[k], back, strict=True)]
+        side = sensor.info.side.label
+        truth = [
+            r.t_s
+            for r in truth_rows(p)
+            if r.event == "ic"
+            and r.side == side
+            and 3.0 < r.t_s < duration - 3.0
+            and not any(a - 0.05 <= r.t_s <= b for a, b in blind)
+        ]
+        found = match(truth, [e.t for e in mine], 0.05)
+        assert len(found) / len(truth) >= 0.995, (len(found), len(truth))
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
