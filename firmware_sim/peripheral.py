@@ -70,12 +70,15 @@ class SimulatedPeripheral:
     undelivered: list[int] = field(default_factory=list)  # samples, per sensor
     outages: list[list[tuple[float, float]]] = field(default_factory=list)  # (from, to)
     delivered: list[int] = field(default_factory=list)  # data notifications, per sensor
+    #: per sensor, every data packet that could not be delivered: (time, first index, count)
+    lost_packets: list[list[tuple[float, int, int]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.run.sensors)
         self.undelivered = [0] * n
         self.delivered = [0] * n
         self.outages = [[] for _ in range(n)]
+        self.lost_packets = [[] for _ in range(n)]
         self._away = [False] * n
         for k, sensor in enumerate(self.run.sensors):
             self.devices.append(self._add(k, sensor))
@@ -174,8 +177,10 @@ class SimulatedPeripheral:
         if kind == Kind.DATA:  # (a link-drop fault loses its own in the firmware)
             if sent:
                 self.delivered[sensor] += 1
-            else:
+            elif self.run.sensors[sensor].streaming:  # (not what a host's STOP flushed)
                 self.undelivered[sensor] += data[3]  # the packet's sample count
+                first = int.from_bytes(data[6:10], "little")
+                self.lost_packets[sensor].append((self.clock(), first, data[3]))
 
     async def serve(self) -> None:
         """Step in real time until the run's end (or cancelled)."""
