@@ -204,6 +204,7 @@ async def serve(
     version: int | None = None,
     stop: asyncio.Event | None = None,
     speed: float = 1.0,
+    powered: bool = True,
 ) -> SimulatedPeripheral:
     """Start a private system bus with a fake BlueZ serving the simulated sensors, call
     ``on_ready(bus address, peripheral)``, and run until the simulation ends or ``stop``
@@ -219,6 +220,7 @@ async def serve(
         bus = await MessageBus(bus_address=address).connect()
         try:
             async with FakeBluez(bus) as bluez:
+                bluez.set_powered(powered)
                 t0 = loop.time()
                 run = SimulatedRun(quiet_sensors(config))
                 peripheral = SimulatedPeripheral(

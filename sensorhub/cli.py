@@ -110,6 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--protocol-version", type=int, metavar="N", help="speak another protocol version"
     )
     per.add_argument("--truth", type=Path, metavar="FILE", help="write the truth CSV at the end")
+    per.add_argument(
+        "--adapter-off", action="store_true", help="the Bluetooth adapter is switched off"
+    )
 
     info = sub.add_parser("info", help="describe a session file: sensors, gaps, damage")
     info.add_argument("file", type=Path)
@@ -468,6 +471,7 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
                 ready,
                 reject=frozenset(reject),
                 version=args.protocol_version,
+                powered=not args.adapter_off,
             )
         )
     except KeyboardInterrupt:

@@ -400,8 +400,9 @@ class SensorLink:
                     break
                 except SensorNotFound:
                     continue
-                except (BleError, asyncio.CancelledError):
-                    raise
+                except BleError as exc:  # it came back as something we cannot use
+                    self._put(_Marker(self.clock(), self.index, "failed", reason=str(exc)))
+                    return
                 except Exception:
                     delay = self._rng.uniform(0.0, min(cap, 0.1 * 2**attempt))
                     attempt += 1
@@ -412,7 +413,10 @@ class SensorLink:
         self.closing = True
         self._lost.set()
         client = self.client
-        if client is None or not self.connected:
+        if client is None:
+            return
+        if not self.connected:  # between connect and streaming, or already gone
+            await self._disconnect_quietly()
             return
         try:
             async with asyncio.timeout(3.0):

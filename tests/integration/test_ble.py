@@ -280,6 +280,18 @@ def test_sensor_that_speaks_a_newer_protocol(tmp_path: Path) -> None:
     one_line_error(r, "speaks protocol version 2; this sensorhub speaks 1")
 
 
+def test_adapter_switched_off() -> None:
+    p = Peripheral("--sensors", "1", "--adapter-off")
+    try:
+        one_line_error(sh("scan", "--timeout", "1", env=p.env), "the Bluetooth adapter is off")
+        one_line_error(
+            sh("live", "--sensor", p.names[0], "--mqtt", "none", "--audio", "none", env=p.env),
+            "the Bluetooth adapter is off",
+        )
+    finally:
+        p.close()
+
+
 def test_no_bluez_at_all(tmp_path: Path) -> None:
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus"}
     one_line_error(sh("scan", "--timeout", "1", env=env), "cannot reach BlueZ")
