@@ -240,3 +240,44 @@ async def serve(
                 return peripheral
         finally:
             bus.disconnect()
+
+
+class PeripheralProcess:
+    """``sensorhub sim-peripheral ARGS`` in its own process, as a user starts it: waits
+    for its sensors and bus address (``env`` is this environment with the address)."""
+
+    def __init__(self, *args: str, timeout: float = 30.0) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sensorhub", "sim-peripheral", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.names: list[str] = []
+        self.address = ""
+        deadline = time.monotonic() + timeout
+        while not self.address and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith("simulated sensors:"):
+                self.names = [x.split(" (")[0] for x in line.split(": ", 1)[1].split(", ")]
+            elif line.startswith("export DBUS_SYSTEM_BUS_ADDRESS="):
+                self.address = line.split("=", 1)[1].strip()
+            elif not line and self.proc.poll() is not None:
+                break
+        if not self.address:
+            _, err = self.close()
+            raise RuntimeError(f"sim-peripheral did not start: {err.strip()}")
+        self.env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
+
+    def close(self) -> tuple[str, str]:
+        """Stop it (SIGTERM: a clean stop); its remaining output."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, err = self.proc.communicate(timeout=10)  # and closes the pipes
+        return out, err

@@ -21,7 +21,6 @@ import asyncio
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware_sim.peripheral import PeripheralProcess
 from sensorhub.config import BleConfig
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor
@@ -144,36 +144,11 @@ def main() -> int:
     if not (shutil.which("dbus-daemon") or Path("/usr/bin/dbus-daemon").exists()):
         print("dbus-daemon not found: apt-get install dbus-daemon, then run again", file=sys.stderr)
         return 0
-    per = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sensorhub",
-            "sim-peripheral",
-            "--sensors",
-            "2",
-            "--duration",
-            str(args.seconds + 120),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    per = PeripheralProcess("--sensors", "2", "--duration", str(args.seconds + 120))
     try:
-        assert per.stdout is not None
-        names: list[str] = []
-        address = ""
-        while not address:
-            line = per.stdout.readline()
-            if not line:
-                raise SystemExit("sim-peripheral did not start")
-            if line.startswith("simulated sensors:"):
-                names = [x.split(" (")[0] for x in line.split(": ", 1)[1].split(", ")]
-            if line.startswith("export DBUS_SYSTEM_BUS_ADDRESS="):
-                address = line.split("=", 1)[1].strip()
-        res = asyncio.run(measure(address, names, args.seconds))
+        res = asyncio.run(measure(per.address, per.names, args.seconds))
     finally:
-        per.terminate()
-        per.communicate(timeout=10)
+        per.close()
     res["command"] = "python -m tools.bench_ble " + " ".join(sys.argv[1:])
     res["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

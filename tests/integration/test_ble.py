@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from firmware_sim.faults import FaultConfig
-from firmware_sim.peripheral import SimulatedPeripheral, serve
+from firmware_sim.peripheral import PeripheralProcess, SimulatedPeripheral, serve
 from firmware_sim.run import SimConfig, default_config
 from sensorhub.config import BleConfig
 from sensorhub.evaluation import TruthRow, evaluate, match
@@ -190,44 +190,14 @@ def sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
     )
 
 
-class Peripheral:
-    """``sensorhub sim-peripheral`` as a user starts it, in its own process."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sensorhub", "sim-peripheral", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.names: list[str] = []
-        self.env = dict(os.environ)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("simulated sensors:"):
-                self.names = [x.split(" (")[0] for x in line.split(": ", 1)[1].split(", ")]
-            if line.startswith("export DBUS_SYSTEM_BUS_ADDRESS="):
-                self.env["DBUS_SYSTEM_BUS_ADDRESS"] = line.split("=", 1)[1].strip()
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        raise AssertionError(f"sim-peripheral did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.communicate(timeout=10)  # and closes the pipes
-
-
 @pytest.fixture
-def two_sensors() -> Iterator[Peripheral]:
-    p = Peripheral("--sensors", "2")
+def two_sensors() -> Iterator[PeripheralProcess]:
+    p = PeripheralProcess("--sensors", "2")
     yield p
     p.close()
 
 
-def test_scan_lists_both_sensors_with_battery(two_sensors: Peripheral) -> None:
+def test_scan_lists_both_sensors_with_battery(two_sensors: PeripheralProcess) -> None:
     r = sh("scan", "--timeout", "1.5", "--json", env=two_sensors.env)
     assert r.returncode == 0, r.stderr
     found = json.loads(r.stdout)
@@ -243,7 +213,7 @@ def one_line_error(r: subprocess.CompletedProcess[str], message: str) -> None:
     assert len(lines) == 1 and message in lines[0], r.stderr
 
 
-def test_sensor_that_never_appears(two_sensors: Peripheral, tmp_path: Path) -> None:
+def test_sensor_that_never_appears(two_sensors: PeripheralProcess, tmp_path: Path) -> None:
     r = sh(
         "live",
         "--sensor",
@@ -263,7 +233,7 @@ def test_sensor_that_never_appears(two_sensors: Peripheral, tmp_path: Path) -> N
 
 
 def test_sensor_that_rejects_a_command(tmp_path: Path) -> None:
-    p = Peripheral("--sensors", "1", "--reject", "SET_RANGES")
+    p = PeripheralProcess("--sensors", "1", "--reject", "SET_RANGES")
     try:
         r = sh("live", "--sensor", p.names[0], "--mqtt", "none", "--audio", "none", env=p.env)
     finally:
@@ -272,7 +242,7 @@ def test_sensor_that_rejects_a_command(tmp_path: Path) -> None:
 
 
 def test_sensor_that_speaks_a_newer_protocol(tmp_path: Path) -> None:
-    p = Peripheral("--sensors", "1", "--protocol-version", "2")
+    p = PeripheralProcess("--sensors", "1", "--protocol-version", "2")
     try:
         r = sh("live", "--sensor", p.names[0], "--mqtt", "none", "--audio", "none", env=p.env)
     finally:
@@ -281,7 +251,7 @@ def test_sensor_that_speaks_a_newer_protocol(tmp_path: Path) -> None:
 
 
 def test_adapter_switched_off() -> None:
-    p = Peripheral("--sensors", "1", "--adapter-off")
+    p = PeripheralProcess("--sensors", "1", "--adapter-off")
     try:
         one_line_error(sh("scan", "--timeout", "1", env=p.env), "the Bluetooth adapter is off")
         one_line_error(
