@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ class LiveRun:
     processor: Processor
     events: list[AnyEvent]
     notifications: int
+    closed_cleanly: bool  # after close: no sensor streaming, none connected
 
 
 async def live_run(
@@ -78,10 +80,14 @@ async def live_run(
     asyncio.get_running_loop().call_later(seconds / speed, stop.set)
     summary = await run_pipeline(source, processor, sinks, stop_event=stop)
     await source.close()
+    await asyncio.sleep(0.2)
+    closed = not any(d.connected for d in peripheral.devices) and not any(
+        s.streaming for s in peripheral.run.sensors
+    )
     stop_serving.set()
     await serving
     events = [decode_json(x) for x in jsonl.read_bytes().splitlines()]
-    return LiveRun(peripheral, source, processor, events, summary.notifications)
+    return LiveRun(peripheral, source, processor, events, summary.notifications, closed)
 
 
 def truth_rows(p: SimulatedPeripheral) -> list[TruthRow]:
@@ -96,6 +102,7 @@ async def test_two_sensors_stream_60s_with_no_loss_matching_truth(
     # zero lost samples: none undelivered, none missing at the host
     assert [run.peripheral.samples_lost(k) for k in range(2)] == [0, 0]
     assert [s.missing_samples for s in run.processor.streams.values()] == [0, 0]
+    assert run.closed_cleanly  # streaming stopped, unsubscribed, disconnected
     assert run.notifications >= 2 * 58 * 1000 / 19
     links = [e for e in run.events if isinstance(e, Link)]
     assert [e.state for e in links if e.state != "battery"] == ["connected", "connected"]
@@ -204,6 +211,31 @@ def test_scan_lists_both_sensors_with_battery(two_sensors: PeripheralProcess) ->
     assert sorted(f["name"] for f in found) == sorted(two_sensors.names)
     assert all(f["battery_pct"] == 95 and f["rssi_dbm"] < 0 for f in found)
     assert all(f["protocol_version"] == 1 for f in found)
+
+
+def test_live_by_address(two_sensors: PeripheralProcess, tmp_path: Path) -> None:
+    found = json.loads(sh("scan", "--timeout", "1.5", "--json", env=two_sensors.env).stdout)
+    address = found[0]["address"]
+    r = sh(
+        "live",
+        "--sensor",
+        address,
+        "--duration",
+        "4",
+        "--mqtt",
+        "none",
+        "--audio",
+        "none",
+        "--events-jsonl",
+        str(tmp_path / "e.jsonl"),
+        env=two_sensors.env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"{found[0]['name']} \((left|right)\) connected, -\d+ dBm", r.stdout)
+    links = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert [x["address"] for x in links if x["type"] == "link" and x["state"] == "connected"] == [
+        address
+    ]
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], message: str) -> None:
