@@ -438,7 +438,6 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def cmd_sim_peripheral(args: argparse.Namespace) -> int:
     import asyncio
-    import dataclasses
 
     from firmware_sim.peripheral import SimulatedPeripheral, serve
 
@@ -456,7 +455,6 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
             ) from None
     if args.truth is not None and args.truth.exists():
         raise SensorhubError(f"{args.truth} already exists", "choose a new name")
-    cfg = dataclasses.replace(cfg, seed=args.seed)
 
     def ready(address: str, peripheral: SimulatedPeripheral) -> None:
         names = ", ".join(f"{d.name} ({d.address})" for d in peripheral.devices)

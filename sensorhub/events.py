@@ -96,7 +96,7 @@ class Link(Event, tag="link", frozen=True, kw_only=True):
     """A sensor's connection: connected, disconnected, reconnected (with the samples lost
     in the outage, exactly, from the sample index), or a new battery / signal reading."""
 
-    state: str  # connected, disconnected, reconnected, battery, rssi
+    state: str  # connected, disconnected, reconnected, battery, failed, gave up
     address: str = ""
     reason: str | None = None  # why it disconnected
     outage_s: float | None = None  # reconnected: how long the link was down
