@@ -207,10 +207,10 @@ async def serve(
     powered: bool = True,
 ) -> SimulatedPeripheral:
     """Start a private system bus with a fake BlueZ serving the simulated sensors, call
-    ``on_ready(bus address, peripheral)``, and run until the simulation ends or ``stop``
-    is set.  Returns the peripheral (its truth: ``undelivered``, ``outages``).  ``speed``
-    runs the simulated clock faster than real time (tests; a host must use the same
-    clock, ``peripheral.clock``)."""
+    ``on_ready(bus address, peripheral)``, and run until the simulation ends (or, given
+    ``stop``, until it is set).  Returns the peripheral (its truth: ``undelivered``,
+    ``outages``).  ``speed`` runs the simulated clock faster than real time (tests; a
+    host must use the same clock, ``peripheral.clock``)."""
     from dbus_fast.aio import MessageBus
 
     from firmware_sim.bluez import private_system_bus
@@ -233,10 +233,11 @@ async def serve(
                 )
                 on_ready(address, peripheral)
                 task = asyncio.create_task(peripheral.serve())
-                waiter = asyncio.create_task((stop or asyncio.Event()).wait())
-                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                for t in (task, waiter):
-                    t.cancel()
+                if stop is None:  # until the simulated run ends
+                    await task
+                    return peripheral
+                await stop.wait()  # the sensors stay connectable after the run's end
+                task.cancel()
                 return peripheral
         finally:
             bus.disconnect()

@@ -387,7 +387,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from firmware_sim.gait import GaitParams
     from firmware_sim.run import default_config
     from sensorhub.config import load_config
-    from sensorhub.sources.simulated import SimulatedSource
+    from sensorhub.sources.simulated import SimulatedBleSource, SimulatedSource
 
     config = load_config(args.config, args.set)
     sim = config.sim
@@ -403,9 +403,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(f"[sim] in the configuration: {exc}") from None
-    return _run_live(
-        SimulatedSource(cfg, speed=1.0), config, args, "sensorhub demo", record_auto=True
-    )
+    import shutil
+
+    has_dbus = shutil.which("dbus-daemon") is not None or Path("/usr/bin/dbus-daemon").exists()
+    if sim.transport == "ble" and not has_dbus:
+        raise ConfigError(
+            "[sim] transport = ble needs dbus-daemon",
+            "install it (apt-get install dbus-daemon) or use transport = direct",
+        )
+    if sim.transport == "direct" or (sim.transport == "auto" and not has_dbus):
+        source: Any = SimulatedSource(cfg, speed=1.0)
+        title = "sensorhub demo"
+    else:
+        source = SimulatedBleSource(cfg, config.ble)
+        title = "sensorhub demo (simulated sensors over BLE)"
+    return _run_live(source, config, args, title, record_auto=True)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -75,7 +75,14 @@ class BleConfig(_Section):
 
 
 class SimConfigSection(_Section):
-    """The simulated runner of ``sensorhub demo``."""
+    """The simulated runner of ``sensorhub demo``.
+
+    ``transport``: ``ble`` serves the simulated sensors as BLE peripherals (a fake BlueZ
+    on a private dbus-daemon) and reads them with bleak, as ``sensorhub live`` reads real
+    ones; ``direct`` feeds the simulator's bytes straight in; ``auto``: ``ble`` where
+    ``dbus-daemon`` is installed."""
+
+    transport: Literal["auto", "ble", "direct"] = "auto"
 
     activity: Literal["run", "walk"] = "run"
     mount: Literal["shoe", "shin"] = "shoe"

@@ -42,3 +42,55 @@ class SimulatedSource:
                 await asyncio.sleep(max(0.0, start + self.run.t / self.speed - loop.time()))
         for d in self.run.finish():
             yield d.t, d.sensor, d.data
+
+
+class SimulatedBleSource:
+    """The simulator's sensors as BLE peripherals on a fake BlueZ in this process, read
+    through the real BLE source (bleak): the demo exercises the whole BLE path.  Ends
+    when the simulated run does.  Needs ``dbus-daemon``."""
+
+    def __init__(self, config: Any, ble: Any) -> None:
+        self.config = config
+        self.ble = ble
+        self.sensors: list[SensorEntry] = []
+        self._stop = asyncio.Event()
+
+    async def open(self) -> None:
+        import os
+
+        from firmware_sim.peripheral import SimulatedPeripheral, serve
+        from sensorhub.sources.ble import BleSource
+
+        ready = asyncio.Event()
+        box: dict[str, SimulatedPeripheral] = {}
+
+        def on_ready(address: str, peripheral: SimulatedPeripheral) -> None:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address  # this process only
+            box["p"] = peripheral
+            ready.set()
+
+        self._serving = asyncio.create_task(serve(self.config, on_ready, stop=self._stop))
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({self._serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.is_set():
+            waiting.cancel()
+            self._serving.result()  # raises what went wrong
+        self.peripheral = box["p"]
+        self.source = BleSource(
+            [d.name for d in self.peripheral.devices], self.ble, clock=self.peripheral.clock
+        )
+        await self.source.open()
+        self.sensors = self.source.sensors
+
+    async def notifications(self) -> AsyncIterator[Any]:
+        async for item in self.source.notifications():
+            if item is None and self.peripheral.run.done:
+                return
+            yield item
+
+    async def close(self) -> None:
+        if hasattr(self, "source"):
+            await self.source.close()
+        self._stop.set()
+        if hasattr(self, "_serving"):
+            await self._serving

@@ -238,3 +238,30 @@ def test_replay_renders_cues_to_wav(tmp_path: Path) -> None:
         if '"type":"cue"' in x
     ]
     assert cues[0]["playing"] and cues[-1]["playing"] is False  # stops when the run does
+
+
+def test_demo_direct_and_over_ble(tmp_path: Path) -> None:
+    """The main job works with the simulator fed straight in (where there is no
+    dbus-daemon) and over the simulated BLE sensors (where there is)."""
+    import shutil
+
+    transports = ["direct"] + (["ble"] if shutil.which("dbus-daemon") else [])
+    for transport in transports:
+        r = sh(
+            "demo",
+            "--duration",
+            "8",
+            "--set",
+            f"sim.transport={transport}",
+            "--mqtt",
+            "none",
+            "--audio",
+            "none",
+            "--record",
+            "none",
+            cwd=tmp_path,
+        )
+        assert r.returncode == 0, r.stderr
+        assert ("over BLE" in r.stdout) == (transport == "ble")
+        assert " step " in r.stdout and "0 samples lost" in r.stdout
+    assert list(tmp_path.iterdir()) == []  # --record none: nothing written

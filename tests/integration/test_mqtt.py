@@ -386,7 +386,7 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         reader = SessionReader(rec)
         assert reader.clean_close and len(reader.sensors) == 2
         # ... and replays to exactly the events seen live (cues and the summary are the
-        # live stages' own, not the signal core's)
+        # live stages' own, link changes the BLE source's: not the signal core's)
         r = subprocess.run(
             [sys.executable, "-m", "sensorhub", "replay", str(rec), "--events-jsonl", "re.jsonl"],
             cwd=tmp_path,
@@ -396,7 +396,7 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         live = [
             x
             for x in (tmp_path / "live.jsonl").read_text().splitlines()
-            if json.loads(x)["type"] not in ("cue", "summary")
+            if json.loads(x)["type"] not in ("cue", "summary", "link")
         ]
         assert len(live) > 50 and live == (tmp_path / "re.jsonl").read_text().splitlines()
     finally:
