@@ -180,4 +180,9 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
         f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
         f"dropped: {dropped}"
     )
+    if hasattr(source, "report") and (line := source.report()):
+        say(line)
+    for sink in sinks:
+        if getattr(sink, "underflows", 0):
+            say(f"audio: the sound card ran dry {sink.underflows} times (a busy machine?)")
     return 0

@@ -278,7 +278,8 @@ class MqttSink:
             paho._registered_write = True  # no deferred writer for this message
         info = paho.publish(topic, payload, 0)
         if info.rc != 0:
-            paho._registered_write = paho._registered_write and not direct
+            if direct:
+                paho._registered_write = False  # as it was
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if direct:
             paho.loop_write()  # all written: paho unregisters (a no-op for aiomqtt)

@@ -468,6 +468,15 @@ class BleSource:
             asyncio.create_task(link.supervise(), name=f"ble:{link.target}") for link in self.links
         ]
 
+    def report(self) -> str:
+        """One line on the links, for the end of a run."""
+        parts = [
+            f"{link.name}: {link.reconnects} reconnects"
+            + (f", {link.dropped} notifications dropped (hub too slow)" if link.dropped else "")
+            for link in self.links
+        ]
+        return "BLE: " + "; ".join(parts)
+
     async def close(self) -> None:
         for task in getattr(self, "_tasks", []):
             task.cancel()

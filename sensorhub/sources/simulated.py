@@ -88,6 +88,9 @@ class SimulatedBleSource:
                 return
             yield item
 
+    def report(self) -> str:
+        return self.source.report() if hasattr(self, "source") else ""
+
     async def close(self) -> None:
         if hasattr(self, "source"):
             await self.source.close()

@@ -232,6 +232,7 @@ def test_live_by_address(two_sensors: PeripheralProcess, tmp_path: Path) -> None
     )
     assert r.returncode == 0, r.stderr
     assert re.search(rf"{found[0]['name']} \((left|right)\) connected, -\d+ dBm", r.stdout)
+    assert f"BLE: {found[0]['name']}: 0 reconnects" in r.stdout
     links = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
     assert [x["address"] for x in links if x["type"] == "link" and x["state"] == "connected"] == [
         address
