@@ -128,14 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
     rep.add_argument("--mqtt", metavar="URL", help="also publish the events to this broker")
-    rep.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
-    rep.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one configuration key (repeatable)",
-    )
+    _config_options(rep)
     rep.add_argument(
         "--audio", metavar="device[:NAME]|wav:PATH|none", help="play or render the cadence cues"
     )
@@ -205,7 +198,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _live_options(p: argparse.ArgumentParser) -> None:
+def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration")
     p.add_argument(
         "--set",
@@ -214,6 +207,10 @@ def _live_options(p: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one configuration key, e.g. cues.mode=band (repeatable)",
     )
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    _config_options(p)
     p.add_argument(
         "--mqtt",
         metavar="URL|none",

@@ -47,11 +47,13 @@ class SimulatedSource:
 class SimulatedBleSource:
     """The simulator's sensors as BLE peripherals on a fake BlueZ in this process, read
     through the real BLE source (bleak): the demo exercises the whole BLE path.  Ends
-    when the simulated run does.  Needs ``dbus-daemon``."""
+    when the simulated run does.  Needs ``dbus-daemon``.  ``speed`` runs the simulated
+    clock (shared by the sensors and the host) faster than real time."""
 
-    def __init__(self, config: Any, ble: Any) -> None:
+    def __init__(self, config: Any, ble: Any, speed: float = 1.0) -> None:
         self.config = config
         self.ble = ble
+        self.speed = speed
         self.sensors: list[SensorEntry] = []
         self._stop = asyncio.Event()
 
@@ -64,12 +66,16 @@ class SimulatedBleSource:
         ready = asyncio.Event()
         box: dict[str, SimulatedPeripheral] = {}
 
+        self._bus_before = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+
         def on_ready(address: str, peripheral: SimulatedPeripheral) -> None:
-            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address  # this process only
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address  # this process, until close()
             box["p"] = peripheral
             ready.set()
 
-        self._serving = asyncio.create_task(serve(self.config, on_ready, stop=self._stop))
+        self._serving = asyncio.create_task(
+            serve(self.config, on_ready, stop=self._stop, speed=self.speed)
+        )
         waiting = asyncio.create_task(ready.wait())
         await asyncio.wait({self._serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.is_set():
@@ -97,3 +103,9 @@ class SimulatedBleSource:
         self._stop.set()
         if hasattr(self, "_serving"):
             await self._serving
+            import os
+
+            if self._bus_before is None:
+                os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+            else:
+                os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self._bus_before

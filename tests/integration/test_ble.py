@@ -14,13 +14,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from firmware_sim.faults import FaultConfig
-from firmware_sim.peripheral import PeripheralProcess, SimulatedPeripheral, serve
+from firmware_sim.peripheral import PeripheralProcess, SimulatedPeripheral
 from firmware_sim.run import SimConfig, default_config
 from sensorhub.config import BleConfig
 from sensorhub.evaluation import TruthRow, evaluate, match
@@ -30,6 +29,7 @@ from sensorhub.pipeline.session import Processor
 from sensorhub.recording import SessionHeader, SessionReader, SessionWriter
 from sensorhub.sinks.files import JsonlSink, RecorderSink
 from sensorhub.sources.ble import BleSource
+from sensorhub.sources.simulated import SimulatedBleSource
 from sensorhub.types import Side
 
 pytestmark = pytest.mark.skipif(
@@ -48,44 +48,27 @@ class LiveRun:
     closed_cleanly: bool  # after close: no sensor streaming, none connected
 
 
-async def live_run(
-    cfg: SimConfig,
-    seconds: float,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    speed: float = 1.0,
-) -> LiveRun:
-    """Serve ``cfg`` as BLE sensors in this event loop and run the pipeline over BLE for
-    ``seconds`` of simulated time (host and peripheral share the simulated clock)."""
-    ready = asyncio.Event()
-    box: dict[str, Any] = {}
-
-    def on_ready(address: str, peripheral: SimulatedPeripheral) -> None:
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)  # before bleak's first use
-        box["p"] = peripheral
-        ready.set()
-
-    stop_serving = asyncio.Event()
-    serving = asyncio.create_task(serve(cfg, on_ready, stop=stop_serving, speed=speed))
-    await asyncio.wait_for(ready.wait(), 10)
-    peripheral: SimulatedPeripheral = box["p"]
-    source = BleSource([d.name for d in peripheral.devices], BleConfig(), clock=peripheral.clock)
-    await source.open()
-    processor = Processor(source.sensors)
+async def live_run(cfg: SimConfig, seconds: float, tmp_path: Path, speed: float = 1.0) -> LiveRun:
+    """Serve ``cfg`` as BLE sensors in this event loop (the demo's SimulatedBleSource) and
+    run the pipeline over BLE for ``seconds`` of simulated time (host and peripheral share
+    the simulated clock)."""
+    sim = SimulatedBleSource(cfg, BleConfig(), speed=speed)
+    await sim.open()
+    peripheral, source = sim.peripheral, sim.source
+    processor = Processor(sim.sensors)
     processor.warm_up()
-    header = SessionHeader(time.time(), "live", list(source.sensors))
+    header = SessionHeader(time.time(), "live", list(sim.sensors))
     jsonl = tmp_path / "live.jsonl"
     sinks = [JsonlSink(jsonl), RecorderSink(SessionWriter(tmp_path / "live.shs", header))]
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(seconds / speed, stop.set)
-    summary = await run_pipeline(source, processor, sinks, stop_event=stop)
-    await source.close()
+    summary = await run_pipeline(sim, processor, sinks, stop_event=stop)
+    await source.close()  # the BLE side first, to see the sensors stopped by the host
     await asyncio.sleep(0.2)
     closed = not any(d.connected for d in peripheral.devices) and not any(
         s.streaming for s in peripheral.run.sensors
     )
-    stop_serving.set()
-    await serving
+    await sim.close()
     events = [decode_json(x) for x in jsonl.read_bytes().splitlines()]
     return LiveRun(peripheral, source, processor, events, summary.notifications, closed)
 
@@ -95,10 +78,10 @@ def truth_rows(p: SimulatedPeripheral) -> list[TruthRow]:
 
 
 async def test_two_sensors_stream_60s_with_no_loss_matching_truth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     cfg = default_config(duration_s=80, seed=21, sides=(Side.LEFT, Side.RIGHT))
-    run = await live_run(cfg, 60.0, tmp_path, monkeypatch)
+    run = await live_run(cfg, 60.0, tmp_path)
     # zero lost samples: none undelivered, none missing at the host
     assert [run.peripheral.samples_lost(k) for k in range(2)] == [0, 0]
     assert [s.missing_samples for s in run.processor.streams.values()] == [0, 0]
@@ -138,7 +121,7 @@ def random_drops(n: int, duration: float, seed: int) -> tuple[tuple[float, float
 
 @pytest.mark.slow
 async def test_thirty_link_drops_in_ten_minutes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """10 simulated minutes (at 2x, on the shared simulated clock), 30 random link drops
     during which the sensors also stop advertising."""
@@ -147,7 +130,7 @@ async def test_thirty_link_drops_in_ten_minutes(
     drops = random_drops(int(3 * minutes), duration, seed=5)
     cfg = default_config(duration_s=duration + 20, seed=33, sides=(Side.LEFT, Side.RIGHT))
     cfg = SimConfig(cfg.segments, cfg.sensors, cfg.gait, FaultConfig(link_drops=drops), cfg.seed)
-    run = await live_run(cfg, duration, tmp_path, monkeypatch, speed=2.0)
+    run = await live_run(cfg, duration, tmp_path, speed=2.0)
     p = run.peripheral
     for k, sensor in enumerate(run.source.sensors):
         links = [e for e in run.events if isinstance(e, Link) and e.sensor == sensor.name]
