@@ -45,6 +45,7 @@ class LiveOptions:
     record: Path | None = None
     record_auto: bool = False  # no record path given: sensorhub-<session>.shs here
     events_jsonl: Path | None = None
+    events_origin_s: float = 0.0  # added to the times written to events_jsonl
     block: bool = False  # wait for slow sinks instead of dropping (replay at max speed)
     duration_s: float | None = None  # stop after this long (a live run)
 
@@ -136,7 +137,7 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
         if sink is not None:
             sinks.append(sink)
     if options.events_jsonl is not None:
-        sinks.append(JsonlSink(options.events_jsonl))
+        sinks.append(JsonlSink(options.events_jsonl, options.events_origin_s))
     stop = asyncio.Event()
     processors: list[Processor] = []
 

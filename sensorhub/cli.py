@@ -127,6 +127,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="real time (1), N times faster, or as fast as possible (default)",
     )
     rep.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
+    rep.add_argument(
+        "--time-origin",
+        choices=["session", "source"],
+        default="session",
+        help="times in --events-jsonl: seconds from the session start (default), or on the "
+        "source's axis (an imported CSV's time column; Unix time for a recorded run)",
+    )
     rep.add_argument("--mqtt", metavar="URL", help="also publish the events to this broker")
     _config_options(rep)
     rep.add_argument(
@@ -151,7 +158,12 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
 
     imp = sub.add_parser("import-csv", help="convert a CSV recording into a session file")
-    imp.add_argument("input", type=Path)
+    imp.add_argument(
+        "input",
+        type=Path,
+        nargs="+",
+        help="the CSV file, or one file per sensor (then one --acc for all or one per file)",
+    )
     imp.add_argument("--out", type=Path, required=True, metavar="FILE")
     src = imp.add_mutually_exclusive_group(required=True)
     src.add_argument("--rate", type=_positive(float, "rate"), metavar="HZ")
@@ -358,6 +370,7 @@ def _run_live(
         record=None if record is None or str(record).lower() == "none" else Path(record),
         record_auto=record_auto and record is None,
         events_jsonl=getattr(args, "events_jsonl", None),
+        events_origin_s=getattr(args, "events_origin_s", 0.0),
         block=block,
         duration_s=duration_s,
     )
@@ -534,30 +547,43 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
-    from sensorhub.importer import CsvSensor, import_csv
+    from sensorhub.importer import CsvFile, CsvSensor, import_csv
 
+    files: list[Path] = args.input
     accs = [_cols(a, "--acc") for a in args.acc]
     gyros = [_cols(g, "--gyro") for g in args.gyro] if args.gyro else [None] * len(accs)
     if len(gyros) != len(accs):
         raise ConfigError(
             f"{len(accs)} --acc but {len(gyros)} --gyro", "give one --gyro per --acc or none"
         )
+    if len(files) > 1 and len(accs) == 1:
+        # the same columns in every file, one sensor per file
+        accs, gyros = accs * len(files), gyros * len(files)
+    if len(files) > 1 and len(accs) != len(files):
+        raise ConfigError(
+            f"{len(files)} files but {len(accs)} --acc",
+            "give one --acc for all files or one per file",
+        )
     sides = args.side or (["left"] if len(accs) == 1 else [])
     mounts = args.mount or ["shoe"]
     if len(sides) != len(accs):
-        raise ConfigError("give one --side per --acc")
+        raise ConfigError("give one --side per sensor (per --acc, or per file)")
     if len(mounts) == 1:
         mounts = mounts * len(accs)
     if len(mounts) != len(accs):
-        raise ConfigError("give one --mount for all sensors or one per --acc")
+        raise ConfigError("give one --mount for all sensors or one per sensor")
     sensors = [
         CsvSensor(a, g, Side[s.upper()], Mounting[m.upper()])
         for a, g, s, m in zip(accs, gyros, sides, mounts, strict=True)
     ]
+    per_file = (
+        [CsvFile(files[0], sensors)]
+        if len(files) == 1
+        else [CsvFile(f, [s]) for f, s in zip(files, sensors, strict=True)]
+    )
     res = import_csv(
-        args.input,
+        per_file,
         args.out,
-        sensors,
         acc_units=args.acc_units,
         gyro_units=args.gyro_units,
         rate_hz=args.rate,
@@ -569,14 +595,19 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
         gyro_range_dps=args.gyro_range,
         check_units=not args.no_unit_check,
     )
-    print(
-        f"imported {res.samples} samples of {res.sensors} sensor(s) at {res.rate_hz:.2f} Hz "
-        f"({res.duration_s:.1f} s) into {res.path}: {res.packets} packets"
-        + (
-            f"; {res.clipped} samples clipped at full scale (raise --acc-range/--gyro-range)"
-            if res.clipped
-            else ""
+    notes = []
+    if res.missing_samples:
+        notes.append(f"{res.missing_samples} samples missing in the time column (kept as gaps)")
+    if res.duplicates_dropped:
+        notes.append(f"{res.duplicates_dropped} duplicate rows dropped")
+    if res.clipped:
+        notes.append(
+            f"{res.clipped} samples clipped at full scale (raise --acc-range/--gyro-range)"
         )
+    print(
+        f"imported {res.samples} samples of {res.sensors} sensor(s) at {res.rate_hz:g} Hz "
+        f"({res.duration_s:.1f} s) into {res.path}: {res.packets} packets"
+        + "".join(f"; {n}" for n in notes)
     )
     return 0
 
@@ -605,12 +636,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
-    from sensorhub.events import AnyEvent, encode_json
+    from sensorhub.events import AnyEvent, encode_json, shifted
     from sensorhub.pipeline.session import Processor
     from sensorhub.recording import SessionReader
 
     speed = _speed(args.speed)
     reader = SessionReader(args.file)
+    args.events_origin_s = _time_origin(reader, args.time_origin)
     for line in reader.describe_damage():
         print(f"sensorhub: warning: {args.file}: {line}", file=sys.stderr)
     wants_mqtt = args.mqtt is not None and args.mqtt.lower() != "none"
@@ -649,7 +681,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for ev in events:
             counts[str(ev.__struct_config__.tag)] += 1
             if out is not None:
-                out.write(encode_json(ev) + b"\n")
+                out.write(encode_json(shifted(ev, args.events_origin_s)) + b"\n")
 
     try:
         if speed is None:  # as fast as possible: each sensor in one batch, same events
@@ -676,6 +708,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         + (f"; events in {args.events_jsonl}" if out is not None else "")
     )
     return 0
+
+
+def _time_origin(reader: Any, which: str) -> float:
+    """Seconds to add to session times to put them on the source's own time axis."""
+    if which == "session":
+        return 0.0
+    origin = reader.header.config.get("time_origin_s") if reader.header.source == "import" else None
+    return float(origin) if origin is not None else float(reader.header.started_unix)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

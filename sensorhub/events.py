@@ -150,3 +150,15 @@ def encode_json(event: AnyEvent) -> bytes:
 def decode_json(data: bytes | str) -> AnyEvent:
     event: AnyEvent = _decoder.decode(data)
     return event
+
+
+def shifted(event: AnyEvent, origin_s: float) -> AnyEvent:
+    """The event with its times on another axis: ``origin_s`` added to ``t`` (and to an
+    impact's ``contact_t``), e.g. to give times on an imported CSV's own time column."""
+    if not origin_s:
+        return event
+    if isinstance(event, Impact):
+        return msgspec.structs.replace(
+            event, t=event.t + origin_s, contact_t=event.contact_t + origin_s
+        )
+    return msgspec.structs.replace(event, t=event.t + origin_s)

@@ -49,6 +49,8 @@ class ImportResult:
     rate_hz: float
     duration_s: float
     clipped: int
+    missing_samples: int = 0
+    duplicates_dropped: int = 0
 
 
 def _read_table(path: Path, header_rows: int, delimiter: str) -> tuple[list[str], list[list[str]]]:
@@ -103,7 +105,10 @@ def _numbers(values: list[str], name: str, path: Path) -> npt.NDArray[np.float64
         raise
 
 
-def _times(values: list[str], units: str, path: Path, name: str) -> npt.NDArray[np.float64]:
+def _times(
+    values: list[str], units: str, path: Path, name: str
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Seconds from the first row, and the first row's time on the source's own axis (s)."""
     if units == "datetime":
         try:
             stamps = np.array(values, dtype="datetime64[ns]")
@@ -112,17 +117,87 @@ def _times(values: list[str], units: str, path: Path, name: str) -> npt.NDArray[
                 f"{path.name}: column {name!r} is not a date-time ({exc})",
                 "use --time-units s, ms or us for numeric times",
             ) from None
-        rel: npt.NDArray[np.float64] = (stamps - stamps[0]).astype(np.int64) * 1e-9
-        return rel
+        ns = stamps.astype(np.int64)
+        rel: npt.NDArray[np.float64] = (ns - ns[0]) * 1e-9
+        return rel, float(ns[0]) * 1e-9
     t = _numbers(values, name, path) * TIME_UNITS[units]
     out: npt.NDArray[np.float64] = t - t[0]
-    return out
+    return out, float(t[0])
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """Where each CSV row sits on the sensor's sample grid.
+
+    Attributes
+    ----------
+    rate_hz
+        The sampling rate the time column shows (over the whole recording, not the median
+        step, so 128 Hz stamped to the millisecond reads 128.000 Hz).
+    index
+        Sample index of every kept row (0 = the first row); a jump is a gap.
+    keep
+        Which rows are kept: a row at the index of the row before it is a duplicate.
+    duplicates
+        Rows dropped as duplicates.
+    """
+
+    rate_hz: float
+    index: npt.NDArray[np.int64]
+    keep: npt.NDArray[np.bool_]
+    duplicates: int
+
+    @property
+    def missing(self) -> int:
+        """Samples the time column shows to be missing (gaps between rows)."""
+        return int(self.index[-1] + 1 - len(self.index)) if len(self.index) else 0
+
+
+def sample_grid(t_s: npt.NDArray[np.float64], path: Path) -> SampleGrid:
+    """Place rows stamped ``t_s`` (seconds from the first) on a uniform sample grid."""
+    if len(t_s) < 2:
+        raise ImportFailed(f"{path.name}: a time column needs at least two rows")
+    dt = np.diff(t_s)
+    if np.any(dt < 0):
+        bad = int(np.argmax(dt < 0)) + 2
+        raise ImportFailed(
+            f"{path.name}: times go backwards at data row {bad}",
+            "sort the file by time (or check the --time-column)",
+        )
+    steps = dt[dt > 0]
+    if not len(steps):
+        raise ImportFailed(f"{path.name}: every row has the same time")
+    # the mean of the steps that are not gaps: the median step of a rounded time column is
+    # off by its rounding (128 Hz stamped in ms steps 7 or 8 ms), the mean is not
+    regular = steps[steps <= 1.5 * float(np.median(steps))]
+    rate = len(regular) / float(np.sum(regular))
+    # then refine over the whole span, gaps included
+    k = np.rint(t_s * rate).astype(np.int64)
+    if k[-1] > 0:
+        rate = float(k[-1]) / float(t_s[-1])
+        snapped = round(rate, 1)
+        if abs(snapped - rate) <= 5e-4 * rate:
+            rate = snapped
+        k = np.rint(t_s * rate).astype(np.int64)
+    keep = np.ones(len(k), bool)
+    keep[1:] = np.diff(k) > 0
+    if np.any(np.diff(k[keep]) <= 0):  # rounding put a later row before an earlier one
+        raise ImportFailed(f"{path.name}: the time column is too irregular to place samples")
+    return SampleGrid(rate, k[keep], keep, int(len(k) - keep.sum()))
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """One CSV file and the sensors whose columns it holds."""
+
+    path: Path
+    sensors: list[CsvSensor]
 
 
 def import_csv(
-    path: str | Path,
+    path: str | Path | list[CsvFile],
     out: str | Path,
-    sensors: list[CsvSensor],
+    sensors: list[CsvSensor] | None = None,
     *,
     acc_units: str,
     gyro_units: str = "dps",
@@ -135,8 +210,14 @@ def import_csv(
     gyro_range_dps: int = 2000,
     check_units: bool = True,
 ) -> ImportResult:
-    """Convert a CSV recording into a session file (see the module docstring)."""
-    path, out = Path(path), Path(out)
+    """Convert CSV recordings into one session file (see the module docstring).
+
+    ``path`` is one file (with ``sensors``) or a list of :class:`CsvFile` (one per sensor,
+    as most datasets come).  With a time column every sample is placed by its time: gaps
+    become missing samples at the right sample index, duplicates are dropped and counted.
+    """
+    out = Path(out)
+    files = [CsvFile(Path(path), sensors or [])] if not isinstance(path, list) else path
     if (rate_hz is None) == (time_column is None):
         raise ImportFailed("give either --rate HZ or --time-column NAME (exactly one)")
     if acc_units not in ACC_UNITS:
@@ -153,93 +234,147 @@ def import_csv(
         raise ImportFailed(
             f"gyroscope range {gyro_range_dps} unknown", f"use one of {spec.GYRO_RANGES_DPS}"
         )
-    if not sensors:
+    if not any(f.sensors for f in files):
         raise ImportFailed("no sensor columns given", "name them with --acc (and --gyro)")
-    names, rows = _read_table(path, header_rows, delimiter)
-    n = len(rows)
-    if time_column is not None:
-        t = _times(_column(names, rows, time_column, path), time_units, path, time_column)
-        dt = np.diff(t)
-        if n < 2 or np.any(dt <= 0):
-            bad = int(np.argmax(dt <= 0)) + 2 if n > 1 else 1
-            raise ImportFailed(f"{path.name}: times do not increase at data row {bad}")
-        rate = 1.0 / float(np.median(dt))
-    else:
-        assert rate_hz is not None
-        if not 1 <= rate_hz <= 10000:
-            raise ImportFailed(f"rate {rate_hz} Hz is implausible", "give the sampling rate in Hz")
-        rate = float(rate_hz)
-        t = np.arange(n) / rate
+    if rate_hz is not None and not 1 <= rate_hz <= 10000:
+        raise ImportFailed(f"rate {rate_hz} Hz is implausible", "give the sampling rate in Hz")
 
     acc_lsb = spec.acc_scale_g(acc_range_g)
     gyro_lsb = spec.gyro_scale_dps(gyro_range_dps)
     entries: list[SensorEntry] = []
-    streams: list[tuple[int, npt.NDArray[np.int16], int]] = []
-    clipped = 0
-    for i, s in enumerate(sensors):
-        acc = np.column_stack([_numbers(_column(names, rows, c, path), c, path) for c in s.acc])
-        acc *= ACC_UNITS[acc_units]
-        if check_units:
-            _check_acc_units(acc, acc_units, path)
-        cols = [acc / acc_lsb]
-        flags = spec.FLAG_NO_GYRO
-        if s.gyro is not None:
-            gyr = np.column_stack(
-                [_numbers(_column(names, rows, c, path), c, path) for c in s.gyro]
+    # per sensor: index, samples, flags, sample indices, times (s on the source axis)
+    streams: list[
+        tuple[int, npt.NDArray[np.int16], int, npt.NDArray[np.int64], npt.NDArray[np.float64]]
+    ] = []
+    clipped = missing = duplicates = 0
+    origins: list[float] = []
+    rates: list[float] = []
+    names_seen: set[str] = set()
+    for f in files:
+        names, rows = _read_table(f.path, header_rows, delimiter)
+        n = len(rows)
+        if time_column is not None:
+            t, origin = _times(
+                _column(names, rows, time_column, f.path), time_units, f.path, time_column
             )
-            gyr *= GYRO_UNITS[gyro_units]
+            grid = sample_grid(t, f.path)
+        else:
+            assert rate_hz is not None
+            origin = 0.0
+            t = np.arange(n) / float(rate_hz)
+            grid = SampleGrid(float(rate_hz), np.arange(n, dtype=np.int64), np.ones(n, bool), 0)
+        rate = grid.rate_hz
+        rates.append(rate)
+        origins.append(origin)
+        missing += grid.missing * len(f.sensors)
+        duplicates += grid.duplicates * len(f.sensors)
+        for s in f.sensors:
+            i = len(entries)
+            acc = np.column_stack(
+                [_numbers(_column(names, rows, c, f.path), c, f.path) for c in s.acc]
+            )[grid.keep]
+            acc *= ACC_UNITS[acc_units]
             if check_units:
-                _check_gyro_units(gyr, acc, gyro_units, path)
-            cols.append(gyr / gyro_lsb)
-            flags = 0
-        raw = np.rint(np.column_stack(cols))
-        over = np.abs(raw) > 32767
-        clipped += int(np.count_nonzero(over.any(axis=1)))
-        samples = np.clip(raw, -32768, 32767).astype(np.int16)
-        info = DeviceInfo(
-            firmware=(0, 0, 0),
-            model=SensorModel.IMPORTED,
-            acc_range_g=acc_range_g,
-            gyro_range_dps=gyro_range_dps,
-            acc_scale_g=acc_lsb,
-            gyro_scale_dps=gyro_lsb,
-            odr_hz=round(rate, 3),
-            mounting=s.mounting,
-            side=s.side,
-            serial=bytes(6),
-            name=(s.name or f"{path.stem[:9]}-{s.side.label}")[:16],
-        )
-        entries.append(SensorEntry.from_info(i, info))
-        streams.append((i, samples, flags))
+                _check_acc_units(acc, acc_units, f.path)
+            cols = [acc / acc_lsb]
+            flags = spec.FLAG_NO_GYRO
+            if s.gyro is not None:
+                gyr = np.column_stack(
+                    [_numbers(_column(names, rows, c, f.path), c, f.path) for c in s.gyro]
+                )[grid.keep]
+                gyr *= GYRO_UNITS[gyro_units]
+                if check_units:
+                    _check_gyro_units(gyr, acc, gyro_units, f.path)
+                cols.append(gyr / gyro_lsb)
+                flags = 0
+            raw = np.rint(np.column_stack(cols))
+            over = np.abs(raw) > 32767
+            clipped += int(np.count_nonzero(over.any(axis=1)))
+            samples = np.clip(raw, -32768, 32767).astype(np.int16)
+            name = s.name or f"{f.path.stem}-{s.side.label}"
+            if name in names_seen:
+                name = f"{name}-{i}"
+            names_seen.add(name)
+            info = DeviceInfo(
+                firmware=(0, 0, 0),
+                model=SensorModel.IMPORTED,
+                acc_range_g=acc_range_g,
+                gyro_range_dps=gyro_range_dps,
+                acc_scale_g=acc_lsb,
+                gyro_scale_dps=gyro_lsb,
+                odr_hz=round(rate, 3),
+                mounting=s.mounting,
+                side=s.side,
+                serial=bytes(6),
+                name=name.encode()[:16].decode(errors="ignore"),
+            )
+            # the session keeps the full name (the device info holds 16 bytes of it)
+            entries.append(SensorEntry(i, name, codec.encode(info).hex()))
+            streams.append((i, samples, flags, grid.index, origin + grid.index / rate))
 
+    t0 = min(origins)
     header = SessionHeader(
         started_unix=time.time(),
         source="import",
         sensors=entries,
         config={
-            "csv": path.name,
+            "csv": [f.path.name for f in files] if len(files) > 1 else files[0].path.name,
             "acc_units": acc_units,
-            "gyro_units": gyro_units if any(s.gyro for s in sensors) else None,
-            "rate_hz": rate,
-            "columns": [{"acc": list(s.acc), "gyro": list(s.gyro or ())} for s in sensors],
+            "gyro_units": gyro_units if any(s.gyro for f in files for s in f.sensors) else None,
+            "rate_hz": rates[0] if len(set(rates)) == 1 else rates,
+            "time_origin_s": t0,
+            "time_units": time_units if time_column is not None else None,
+            "missing_samples": missing,
+            "duplicates_dropped": duplicates,
+            "columns": [
+                {"acc": list(s.acc), "gyro": list(s.gyro or ())} for f in files for s in f.sensors
+            ],
         },
     )
     records: list[tuple[float, int, bytes]] = []
-    for i, samples, flags in streams:
+    for i, samples, flags, index, times in streams:
         per = spec.MAX_SAMPLES_ACC if flags & spec.FLAG_NO_GYRO else spec.MAX_SAMPLES_IMU
-        for seq, first in enumerate(range(0, n, per)):
-            chunk = samples[first : first + per]
-            f = flags
-            if np.any((chunk == 32767) | (chunk == -32768)):
-                f |= spec.FLAG_CLIPPED
-            data = codec.encode_data(seq, first, round(t[first] * 1e6), chunk, f)
-            records.append((float(t[first + len(chunk) - 1]), i, data))
+        # packets never span a gap: a sample index jump is a lost notification, and the
+        # sequence number skips as a sensor's would
+        breaks = np.flatnonzero(np.diff(index) > 1) + 1
+        seq = 0
+        prev_end = 0
+        for lo, hi in zip(
+            np.concatenate([[0], breaks]), np.concatenate([breaks, [len(index)]]), strict=True
+        ):
+            seq += -(-int(index[lo] - prev_end) // per) if lo else 0
+            for first in range(int(lo), int(hi), per):
+                last = min(first + per, int(hi))
+                chunk = samples[first:last]
+                fl = flags
+                if np.any((chunk == 32767) | (chunk == -32768)):
+                    fl |= spec.FLAG_CLIPPED
+                data = codec.encode_data(
+                    seq & 0xFFFF,
+                    int(index[first]) & 0xFFFFFFFF,
+                    round((times[first] - t0) * 1e6) & 0xFFFFFFFF,
+                    chunk,
+                    fl,
+                )
+                records.append((float(times[last - 1] - t0), i, data))
+                seq += 1
+            prev_end = int(index[hi - 1]) + 1
     records.sort(key=lambda r: (r[0], r[1]))
     with SessionWriter(out, header) as w:
         for rt, i, data in records:
             w.write(rt, i, data)
+    n_samples = sum(len(s[1]) for s in streams)
+    duration = max(float(s[4][-1]) for s in streams) - t0
     return ImportResult(
-        out, len(sensors), n * len(sensors), len(records), rate, float(t[-1]), clipped
+        out,
+        len(entries),
+        n_samples,
+        len(records),
+        rates[0],
+        duration,
+        clipped,
+        missing,
+        duplicates,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sensorhub.errors import SensorhubError
-from sensorhub.events import encode_json
+from sensorhub.events import encode_json, shifted
 from sensorhub.pipeline.runner import STOP
 from sensorhub.recording import SessionWriter
 
@@ -23,19 +23,20 @@ def open_new(path: Path) -> BinaryIO:
 
 
 class JsonlSink:
-    """Every event, one JSON object per line."""
+    """Every event, one JSON object per line (times plus ``origin_s``: see ``shifted``)."""
 
     wants_raw = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, origin_s: float = 0.0) -> None:
         self.name = "events-jsonl"
         self.path = path
+        self.origin_s = origin_s
         self._fh = open_new(path)
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
         try:
             while (item := await queue.get()) is not STOP:
-                self._fh.write(encode_json(item) + b"\n")
+                self._fh.write(encode_json(shifted(item, self.origin_s)) + b"\n")
         finally:
             self._fh.close()
 

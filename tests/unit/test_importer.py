@@ -102,7 +102,8 @@ ACC_ONLY = CsvSensor(("ax", "ay", "az"), None, Side.LEFT, Mounting.SHOE)
             "t,ax,ay,az\n0,0,0,1\n0.01,0,zero,1\n",
             r"data row 2, column 'ay': 'zero' is not a number",
         ),
-        ("t,ax,ay,az\n0,0,0,1\n0.01,0,0,1\n0.01,0,0,1\n", "times do not increase at data row 3"),
+        ("t,ax,ay,az\n0,0,0,1\n0.02,0,0,1\n0.01,0,0,1\n", "times go backwards at data row 3"),
+        ("t,ax,ay,az\n0,0,0,1\n0,0,0,1\n", "every row has the same time"),
         ("t,ax,ay,az\n0,0,0,1\n0.01,0,0\n", "data row 2 has no value for 'az'"),
         ("t,ax,ay,az\n", "has a header but no data rows"),
     ],
@@ -160,3 +161,110 @@ def test_adeptdata_running_accelerometer_only(tmp_path: Path, shared_data: Path)
     assert (
         isinstance(first, DataPacket) and not first.has_gyro and first.count == spec.MAX_SAMPLES_ACC
     )
+
+
+def write_rows(path: Path, t: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A 6-axis CSV stamped ``t`` (seconds); returns the rows written."""
+    rng = np.random.default_rng(seed)
+    acc = np.column_stack([0.2 * rng.standard_normal(len(t)) for _ in range(2)] + [1 + 0.0 * t])
+    gyr = 100 * rng.standard_normal((len(t), 3))
+    data = np.column_stack([t, acc, gyr])
+    np.savetxt(path, data, delimiter=",", header="t,ax,ay,az,gx,gy,gz", comments="", fmt="%.6f")
+    return data
+
+
+def indexed_samples(path: Path, sensor: int = 0) -> dict[int, np.ndarray]:
+    """Sample index -> raw sample, from the packets of one sensor."""
+    out: dict[int, np.ndarray] = {}
+    for rec in SessionReader(path).records():
+        msg, _ = codec.decode(rec.data)
+        if isinstance(msg, DataPacket) and rec.sensor == sensor:
+            for k, row in enumerate(msg.samples):
+                out[msg.first_index + k] = np.asarray(row)
+    return out
+
+
+def test_samples_are_placed_by_their_time(tmp_path: Path) -> None:
+    """Issue 10: gaps in a time column become missing samples at the right index (they
+    were spliced over), and ``info`` reports them."""
+    t_all = np.arange(3000) / 100.0
+    drop = np.zeros(3000, bool)
+    drop[[100, 101, 102, 700, 1500]] = True
+    drop[2000:2040] = True  # a 0.4 s outage
+    t = t_all[~drop]
+    data = write_rows(tmp_path / "in.csv", t)
+    out = tmp_path / "o.shs"
+    res = import_csv(
+        tmp_path / "in.csv", out, [LEFT], acc_units="g", time_column="t", check_units=False
+    )
+    assert res.missing_samples == int(drop.sum()) == 45
+    got = indexed_samples(out)
+    assert sorted(got) == list(np.flatnonzero(~drop))
+    lsb = spec.acc_scale_g(16)
+    for row_k, k in enumerate(np.flatnonzero(~drop)):
+        if row_k % 97 == 0:
+            assert np.allclose(got[int(k)][:3] * lsb, data[row_k, 1:4], atol=lsb)
+    rep = session_report(SessionReader(out))
+    s = rep["sensors"][0]
+    assert s["missing_samples"] == 45 and s["gaps"] == 4
+    assert s["samples"] == 3000 - 45
+
+
+def test_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
+    t = np.arange(1000) / 200.0
+    t = np.sort(np.concatenate([t, t[[10, 500, 501]]]))
+    write_rows(tmp_path / "in.csv", t)
+    res = import_csv(
+        tmp_path / "in.csv",
+        tmp_path / "o.shs",
+        [LEFT],
+        acc_units="g",
+        time_column="t",
+        check_units=False,
+    )
+    assert res.duplicates_dropped == 3 and res.missing_samples == 0
+    assert sorted(indexed_samples(tmp_path / "o.shs")) == list(range(1000))
+
+
+def test_rate_comes_from_the_whole_time_column(tmp_path: Path) -> None:
+    """128 Hz stamped to the millisecond is 128 Hz, not the 1/median-step 128.2 Hz."""
+    t = np.round(np.arange(5000) / 128.0, 3)
+    write_rows(tmp_path / "in.csv", t)
+    res = import_csv(
+        tmp_path / "in.csv",
+        tmp_path / "o.shs",
+        [LEFT],
+        acc_units="g",
+        time_column="t",
+        check_units=False,
+    )
+    assert res.rate_hz == 128.0 and res.missing_samples == 0 and res.duplicates_dropped == 0
+    assert SessionReader(tmp_path / "o.shs").sensors[0].info.odr_hz == 128.0
+
+
+def test_one_file_per_sensor_into_one_session(tmp_path: Path) -> None:
+    """Several CSV files (one per sensor) import into one session; names are kept whole
+    and the session keeps the CSV's time origin."""
+    from sensorhub.importer import CsvFile
+
+    write_rows(tmp_path / "subject07_left_foot.csv", 12.5 + np.arange(2000) / 100.0)
+    write_rows(tmp_path / "subject07_right_foot.csv", 12.5 + np.arange(1900) / 100.0, seed=1)
+    right = CsvSensor(("ax", "ay", "az"), ("gx", "gy", "gz"), Side.RIGHT, Mounting.SHOE)
+    out = tmp_path / "o.shs"
+    res = import_csv(
+        [
+            CsvFile(tmp_path / "subject07_left_foot.csv", [LEFT]),
+            CsvFile(tmp_path / "subject07_right_foot.csv", [right]),
+        ],
+        out,
+        acc_units="g",
+        time_column="t",
+        check_units=False,
+    )
+    assert res.sensors == 2 and res.samples == 3900
+    reader = SessionReader(out)
+    names = [e.name for e in reader.sensors]
+    assert names == ["subject07_left_foot-left", "subject07_right_foot-right"]
+    assert [e.info.side for e in reader.sensors] == [Side.LEFT, Side.RIGHT]
+    assert reader.header.config["time_origin_s"] == pytest.approx(12.5)
+    assert len(indexed_samples(out, 1)) == 1900
