@@ -415,7 +415,11 @@ class SegmentModel:
             run = bool(self.run[j])
             tc, sw, t_ic, t_sw0 = self.tc[j], self.sw[j], self.ic[j], self.swing_start[j]
             if shin:
-                a_ic, a_to, a_late = (8.0, -40.0, 22.0) if run else (4.0, -30.0, 18.0)
+                # the tibia is furthest forward just before contact and turns back a few
+                # degrees into it; after toe-off the knee flexes and the tibia keeps
+                # turning back (foot behind) before the forward swing, the largest rotation
+                # of the stride (Salarian 2004; Trojaniello 2014), running most of all
+                a_ic, a_to, a_late = (8.0, -40.0, 20.0) if run else (10.0, -30.0, 14.0)
             else:
                 a_ic = float(self.strike[j])
                 a_to = -40.0 if run else -55.0
@@ -423,12 +427,15 @@ class SegmentModel:
             if math.isfinite(t_sw0):
                 if any(abs(t_sw0 - x) < 1e-9 for x in self.lift):  # lift-off from standing
                     knots += self._pushoff(t_sw0 - 0.45 * tc, 0.0, t_sw0, a_to, 0.2 * sw)
-                knots.append((t_ic - 0.12 * sw, a_late, 0.0))
+                knots.append((t_ic - (0.15 if shin and not run else 0.12) * sw, a_late, 0.0))
             knots.append((t_ic, a_ic, 0.0))
             to = self.to[j]
             t_dec = 0.2 * (self.sw[j + 1] if j + 1 < n else sw)
             if shin:
                 if math.isfinite(to):
+                    if run:  # the tibia turns on back to about -80 deg in early swing
+                        rate = 2.0 * (a_to - a_ic) / (to - t_ic)
+                        t_dec = min(2.0 * (-80.0 - a_to) / rate, 2.5 * t_dec)
                     knots += self._pushoff(t_ic, a_ic, to, a_to, t_dec)[1:]
                 else:
                     knots.append((t_ic + 0.3, 0.0, 0.0))

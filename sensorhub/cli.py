@@ -672,7 +672,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ) from None
         except OSError as exc:
             raise SensorhubError(f"cannot create {args.events_jsonl}: {exc.strerror}") from None
-    proc = Processor(reader.sensors)
+    from sensorhub.config import load_config
+
+    proc = Processor(reader.sensors, load_config(args.config, args.set).detector)
     proc.warm_up()
     counts: Counter[str] = Counter()
     started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -92,6 +92,66 @@ class SimConfigSection(_Section):
     asymmetry: float = 0.04
 
 
+def _r(lo: float, hi: float) -> msgspec.Meta:
+    return msgspec.Meta(ge=lo, le=hi)
+
+
+Frac = Annotated[float, _r(0.0, 1.0)]
+
+
+class DetectorConfig(_Section):
+    """The signal core's settings (``docs/signal-core.md`` explains each one).
+
+    Units are in the names; every value has a range, checked when the configuration is
+    loaded.  The defaults were tuned on subjects 1-8 of the voisard_walking recordings and
+    checked on the others (``docs/accuracy.md``)."""
+
+    highpass_hz: Annotated[float, _r(2.0, 40.0)] = 15.0
+    # sagittal axis and rotation lobes (gyroscope)
+    axis_tau_s: Annotated[float, _r(0.5, 60.0)] = 5.0
+    axis_update_ms: Annotated[float, _r(1.0, 500.0)] = 30.0
+    level_tau_s: Annotated[float, _r(0.5, 60.0)] = 4.0
+    lobe_floor_dps: Annotated[float, _r(5.0, 500.0)] = 50.0
+    lobe_rel: Frac = 0.3
+    lobe_area_floor_deg: Annotated[float, _r(0.0, 90.0)] = 5.0
+    lobe_area_rel: Frac = 0.35
+    hysteresis_floor_dps: Annotated[float, _r(0.0, 200.0)] = 10.0
+    hysteresis_rel: Frac = 0.1
+    stance_quiet_floor_dps: Annotated[float, _r(0.0, 200.0)] = 20.0
+    stance_quiet_rel: Frac = 0.12
+    stance_quiet_ms: Annotated[float, _r(5.0, 1000.0)] = 60.0
+    vote_decay: Frac = 0.85
+    vote_decide: Annotated[float, _r(0.5, 6.0)] = 1.0
+    # initial contact
+    ic_pre_ms: Annotated[float, _r(0.0, 200.0)] = 30.0
+    ic_post_ms: Annotated[float, _r(10.0, 400.0)] = 100.0
+    ic_rel: Frac = 0.55
+    ic_floor_g: Annotated[float, _r(0.0, 5.0)] = 0.1
+    onset_fraction: Frac = 0.5
+    onset_max_ms: Annotated[float, _r(0.0, 200.0)] = 40.0
+    lookahead_ms: Annotated[float, _r(0.0, 200.0)] = 8.0
+    refractory_min_s: Annotated[float, _r(0.05, 2.0)] = 0.3
+    refractory_stride_fraction: Frac = 0.6
+    stride_max_s: Annotated[float, _r(0.5, 10.0)] = 2.5
+    # toe-off, contact time, strike angle, impact
+    to_min_ms: Annotated[float, _r(0.0, 500.0)] = 50.0
+    to_contact_fraction: Frac = 0.35
+    contact_init_s: Annotated[float, _r(0.05, 2.0)] = 0.25
+    estimate_alpha: Frac = 0.3
+    midstance_skip_ms: Annotated[float, _r(0.0, 200.0)] = 20.0
+    impact_window_ms: Annotated[float, _r(5.0, 300.0)] = 60.0
+    # stillness: the gravity direction (axial impact at the shin)
+    still_dps: Annotated[float, _r(0.0, 100.0)] = 10.0
+    still_min_s: Annotated[float, _r(0.01, 10.0)] = 0.25
+    gravity_tau_s: Annotated[float, _r(0.01, 60.0)] = 0.5
+    # accelerometer only
+    acc_threshold_g: Annotated[float, _r(0.05, 16.0)] = 0.8
+    acc_threshold_rel: Frac = 0.5
+    acc_level_tau_s: Annotated[float, _r(0.5, 60.0)] = 6.0
+    acc_start_lookahead_s: Annotated[float, _r(0.0, 2.0)] = 0.6
+    acc_start_contacts: Annotated[int, _r(0, 20)] = 3
+
+
 class Config(_Section):
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
@@ -99,6 +159,7 @@ class Config(_Section):
     audio: AudioConfig = msgspec.field(default_factory=AudioConfig)
     ble: BleConfig = msgspec.field(default_factory=BleConfig)
     sim: SimConfigSection = msgspec.field(default_factory=SimConfigSection)
+    detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
 
 
 _WHERE = re.compile(r" - at `\$\.?(.*)`$")

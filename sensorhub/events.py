@@ -29,7 +29,7 @@ class FootStrike(Event, tag="footstrike", frozen=True, kw_only=True):
 class ToeOff(Event, tag="toe_off", frozen=True, kw_only=True):
     """The foot leaves the ground (needs a gyroscope)."""
 
-    contact_ms: float
+    contact_ms: float | None = None  # None: a start from standing (no contact before)
     strike_angle_deg: float | None = None  # of this contact (shoe): toes up +
 
 

@@ -1,160 +1,61 @@
 """Numba kernels of the signal core.
 
-Pure functions over arrays: every bit of state lives in the ``st`` vector and the ring
-buffers, every setting in the ``p`` vector, events go to the ``out`` rows.  Nothing is
-allocated per call, and samples are handled strictly one at a time, so the events do not
-depend on how the stream is chunked.
+Pure functions over arrays: every setting lives in the parameter record ``q``, every bit
+of state in the state record ``s`` (both from ``_layout``) and the ring buffers, events go
+to the ``out`` rows.  Nothing is allocated per call, and samples are handled strictly one
+at a time, so the events do not depend on how the stream is chunked.
 
-The algorithm (see docs/signal-core.md for the reasoning and references):
+The algorithm (docs/signal-core.md has the reasoning, the settings and the latencies):
 
-* **Initial contact** (any mounting, accelerometer only): the impact is the sharpest event
-  of a stride.  A 2nd-order Butterworth high-pass of the acceleration vector gives an
-  orientation-free impact envelope ``e = |hp(a)|``.  A peak of ``e`` above an adaptive
-  threshold (outside a refractory period of half a stride) is confirmed after a short
-  look-ahead; the contact is the onset of its rising edge, where ``e`` first reaches a
-  fraction of the peak, interpolated between samples.
-* **Impact**: peak of the acceleration within a window after contact: the resultant, or
-  along the tibia axis (gravity direction while standing) for a shin sensor; loading rate
-  is the rise from contact to that peak over its duration.
-* **Sagittal axis** (gyroscope): the principal axis of the angular-velocity covariance,
-  oriented so that the foot/tibia turns backward (toes down) over the first half-stride
-  after contact.
-* **Toe-off** (gyroscope): the fastest backward sagittal rotation between early stance and
-  mid-swing (Falbriard et al. 2018).
-* **Strike angle** (shoe, gyroscope): minus the integral of the sagittal rate from contact
-  to mid-stance, the quietest instant of stance (foot flat: angle 0).
+*With a gyroscope* the stride is anchored on the sagittal rotation, the largest and most
+repeatable feature of a foot or shank gyroscope (Salarian et al. 2004, Rampp et al. 2015,
+Trojaniello et al. 2014):
+
+* the sagittal rate ``r`` is the angular velocity projected on the principal axis of its
+  covariance (orientation-free; the axis sign is arbitrary);
+* ``r`` is cut into *lobes*, excursions between sign changes (with hysteresis); a lobe
+  counts when its peak and its area (the angle turned) are large against this person's
+  recent lobes;
+* which polarity is the forward swing is decided from evidence that does not depend on any
+  contact decision, so no early mistake can lock the detector into the wrong phase: at
+  the foot, the first large lobe after a still stance is the push-off (a leaky vote,
+  revised with every stride); at the shin, the swing lobes are the larger ones;
+* the end of a swing lobe (its zero crossing) anchors the initial-contact window
+  ``[zc - ic_pre, zc + ic_post]``: the contact is the onset of the first peak of the
+  orientation-free impact envelope ``|HP15Hz(a)|`` reaching ``ic_rel`` x this person's
+  recent window maxima (soft and hard landers alike); without one, the zero crossing
+  plus the usual offset between the two;
+* toe-off is the peak of the largest push-off lobe between the contact (plus
+  ``max(to_min, to_contact_fraction x contact time)``) and the next swing: the fastest
+  backward rotation (Falbriard et al. 2018); the first push-off after standing is a
+  toe-off without a contact before it.
+
+*Accelerometer only*: a peak of the impact envelope above an adaptive threshold, outside a
+refractory period of part of a stride, confirmed after a short look-ahead (longer for the
+first contacts of a stretch); the contact is the onset of its rising edge.
+
+Impact (both): the peak within a window after contact, the resultant or along the tibia
+(gravity while still) for a shin; loading rate = rise over its duration.  Strike angle
+(shoe, gyroscope): minus the sagittal rotation from contact to mid-stance (foot flat).
+
+Across a gap the stretch restarts (filters, windows, strides), while what is known of the
+person (axis, polarity, levels, estimates) is kept: a gap costs a stride, not a re-learn.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
-# ------------------------------------------------------------------ parameters (p)
-P_FS = 0
-P_B0, P_B1, P_B2, P_A1, P_A2 = 1, 2, 3, 4, 5  # high-pass biquad
-P_THR_ABS = 6  # g: smallest impact envelope peak that can be a contact
-P_THR_REL = 7  # fraction of the recent impact level a peak must reach
-P_LOOKAHEAD = 8  # samples a peak must stay the largest before it is confirmed
-P_ONSET_FRAC = 9  # fraction of the peak that marks the onset
-P_ONSET_MAX = 10  # samples to search back for the onset
-P_REFR_MIN = 11  # samples: shortest refractory period after a contact
-P_REFR_FRAC = 12  # refractory as a fraction of the stride estimate
-P_IMPACT_WIN = 13  # samples after contact that hold the impact peak
-P_HAS_GYRO = 14
-P_AXIAL = 15  # 1: impact along the tibia axis (shin)
-P_TO_START_MIN = 16  # samples after contact before toe-off can be
-P_TO_START_FRAC = 17  # ... or this fraction of the contact-time estimate
-P_STRIDE_MAX = 18  # samples: longest plausible stride
-P_ACC_CLIP = 19  # g: a component at or beyond this is clipped
-P_QUIET_DPS = 20  # gyroscope magnitude below which the sensor may be still
-P_MS_SKIP = 21  # samples after contact before mid-stance can be
-P_TO_MIN_DPS = 22  # smallest backward rotation rate that can mark a toe-off
-P_LEVEL_DECAY = 23  # per-sample decay of the impact level (a peak hold)
-P_EST_ALPHA = 24  # smoothing of the stride / contact / swing estimates
-P_GRAV_ALPHA = 25  # smoothing of the gravity direction (per quiet sample)
-P_COV_ALPHA = 26  # forgetting of the angular-velocity covariance (per sample)
-P_TO_END_FRAC = 27  # toe-off search ends this fraction of a stride after contact
-P_SWING_FRAC = 28  # ... or once the forward swing passes this fraction of its peak
-P_CONTACT_INIT = 29  # samples: contact-time estimate before the first toe-off
-P_TO_END_INIT = 30  # samples: toe-off search length before the first stride
-P_LOOKAHEAD_START = 31  # samples of look-ahead for the first contacts of a stretch
-P_START_CONTACTS = 32  # how many contacts use the long look-ahead
-P_ARM_DPS = 33  # the swing before a contact turns the segment faster than this
-P_AXIS_EVERY = 34  # samples between updates of the sagittal axis
-P_PRE_WIN = 35  # samples before a contact in which its swing must show
-P_PRE_GAP = 36  # samples just before the contact left out of that window
-P_VOTES = 37  # consistent contacts needed before the axis orientation is trusted
-P_POST_WIN = 38  # shin: samples after contact over which the tibia must turn backward
-P_QUIET_MIN = 39  # still samples in a row before gravity is learned from them
-P_LAND_TURN = 40  # shoe: at contact the sagittal rate is below this fraction of the swing's
-N_PARAMS = 41
+from sensorhub.dsp._layout import EV_IC, EV_IMPACT, EV_TO, N_COLS, new_params, new_state
 
-# ----------------------------------------------------------------------- state (st)
-S_NEXT = 0  # next absolute sample index expected
-S_VALID_FROM = 1  # first sample of the current unbroken stretch
-S_INIT = 2  # 0 until the filters are primed after a (re)start
-S_HP = 3  # 12 values: (x1, x2, y1, y2) per axis
-S_CAND = 15
-S_CAND_VAL = 16
-S_CAND_IDX = 17
-S_LAST_IC = 18
-S_REFR_UNTIL = 19
-S_LEVEL = 20
-S_STRIDE = 21
-S_IMP_PEND = 22
-S_IMP_IC = 23
-S_IMP_END = 24
-S_TO_ACT = 25
-S_TO_START = 26
-S_TO_END = 27
-S_TO_BEST = 28
-S_TO_BEST_IDX = 29
-S_TO_IC = 30
-S_AX = 31  # 3 values
-S_AX_OK = 34
-S_COV = 35  # 6 values: xx, xy, xz, yy, yz, zz
-S_GRAV = 41  # 3 values
-S_GRAV_W = 44
-S_CONTACT = 45
-S_SWING_PEAK = 46
-S_SWING_ACT = 47
-S_SWING_MAX = 48
-S_N_IC = 49  # contacts in the current stretch
-S_VOTES = 50  # evidence that the axis points the right way (forward swing +)
-S_POST_AT = 51  # shin: sample at which to check the early-stance rotation (-1: none)
-S_POST_IC = 52
-S_HIST = 53  # the last N_HIST plausible strides (samples), newest at S_HIST_POS
-N_HIST = 5
-S_HIST_N = S_HIST + N_HIST
-S_HIST_POS = S_HIST_N + 1
-S_SCRATCH = S_HIST_POS + 1  # N_HIST values of working space
-S_QUIET_N = S_SCRATCH + N_HIST  # consecutive still samples
-N_STATE = S_QUIET_N + 1
-
-# -------------------------------------------------------------------- events (out)
-EV_IC = 1.0  # [kind, ic_idx, peak_idx, envelope_peak_g, stride_samples or -1]
-EV_IMPACT = 2.0  # [kind, peak_idx, ic_idx, peak_g, loading_rate_g_per_s, clipped, axial]
-EV_TO = 3.0  # [kind, to_idx, ic_idx, strike_angle_deg or nan, ms_idx, rate_dps]
-N_COLS = 8
+__all__ = ["EV_IC", "EV_IMPACT", "EV_TO", "N_COLS", "new_params", "new_state", "process"]
 
 
-def new_state() -> np.ndarray:
-    st = np.zeros(N_STATE)
-    st[S_LAST_IC] = -1.0
-    st[S_POST_AT] = -1.0
-    st[S_AX] = 1.0
-    return st
-
-
+# ----------------------------------------------------------------------------- helpers
 @njit(cache=True)
-def _reset_stretch(st: np.ndarray, index: int) -> None:
-    """Forget everything that needs an unbroken stream (after a gap)."""
-    st[S_INIT] = 0.0
-    st[S_VALID_FROM] = index
-    st[S_CAND] = 0.0
-    st[S_IMP_PEND] = 0.0
-    st[S_TO_ACT] = 0.0
-    st[S_SWING_ACT] = 0.0
-    st[S_N_IC] = 0.0
-    st[S_POST_AT] = -1.0
-
-
-@njit(cache=True)
-def _emit(
-    out: np.ndarray,
-    n: int,
-    kind: float,
-    a: float,
-    b: float,
-    c: float,
-    d: float,
-    e: float,
-    f: float,
-    g: float,
-) -> int:
+def _emit(out, n, kind, a, b, c, d, e, f, g):  # type: ignore[no-untyped-def]
     out[n, 0] = kind
     out[n, 1] = a
     out[n, 2] = b
@@ -167,32 +68,94 @@ def _emit(
 
 
 @njit(cache=True)
-def _pitch(ring_gyr: np.ndarray, k: int, st: np.ndarray) -> float:
-    v: float = (
-        ring_gyr[k, 0] * st[S_AX] + ring_gyr[k, 1] * st[S_AX + 1] + ring_gyr[k, 2] * st[S_AX + 2]
-    )
+def _median(hist, count, scratch):  # type: ignore[no-untyped-def]
+    """Median of the first ``count`` values of ``hist`` (insertion sort in ``scratch``)."""
+    for k in range(count):
+        v = hist[k]
+        m = k
+        while m > 0 and scratch[m - 1] > v:
+            scratch[m] = scratch[m - 1]
+            m -= 1
+        scratch[m] = v
+    if count % 2:
+        return scratch[count // 2]
+    return 0.5 * (scratch[count // 2 - 1] + scratch[count // 2])
+
+
+@njit(cache=True)
+def _rate(s, ring_gyr, k):  # type: ignore[no-untyped-def]
+    """Sagittal rate of ring sample ``k`` (deg/s, the axis as it is now)."""
+    a = s.axis
+    v: float = ring_gyr[k, 0] * a[0] + ring_gyr[k, 1] * a[1] + ring_gyr[k, 2] * a[2]
     return v
 
 
 @njit(cache=True)
-def _finish_impact(
-    p: np.ndarray, st: np.ndarray, ring_acc: np.ndarray, mask: int, out: np.ndarray, n: int
-) -> int:
-    ic = st[S_IMP_IC]
-    end = int(st[S_IMP_END])
-    start = int(math.floor(ic))
-    if start < st[S_VALID_FROM]:
-        start = int(st[S_VALID_FROM])
-    axial = p[P_AXIAL] > 0 and st[S_GRAV_W] > 0.5 * p[P_FS]
+def _reset_stretch(s, index):  # type: ignore[no-untyped-def]
+    """Forget what needs an unbroken stream; keep what is known of the person."""
+    s.primed = 0
+    s.stretch_from = index
+    s.impact_pending = 0
+    s.lobe_sign = 0
+    s.lobe_peak_dps = 0.0
+    s.lobe_area_deg = 0.0
+    s.lobe_late_peak_dps = 0.0
+    s.lobe_late_i = -1
+    s.last_same_i = index
+    s.stance_quiet_run_n = 0
+    s.after_quiet = 0
+    s.win_open = 0
+    s.win_emitted = 0
+    s.cand_i = -1
+    s.prev_ic = -1.0
+    s.last_ic = -1.0
+    s.to_free = 0
+    s.to_best_dps = 0.0
+    s.to_best_i = -1
+    s.acc_cand_i = -1
+    s.contacts_in_stretch = 0
+
+
+@njit(cache=True)
+def _add_stride(s, stride):  # type: ignore[no-untyped-def]
+    """Keep plausible strides and set the estimate to their median.
+
+    An interval far from the estimate (a missed or an extra contact) does not enter, so one
+    mistake cannot change the refractory period and breed more; it only nudges the estimate
+    8 % its way, so a real change of pace is followed within a few strides.
+    """
+    est = s.stride_n
+    if est > 0 and not 0.75 * est <= stride <= 1.5 * est:
+        nudged = est * 1.08 if stride > est else est / 1.08
+        s.strides_n[0] = nudged
+        s.strides_count = 1
+        s.strides_pos = 1
+        s.stride_n = nudged
+        return
+    s.strides_n[s.strides_pos] = stride
+    s.strides_pos = (s.strides_pos + 1) % s.strides_n.shape[0]
+    if s.strides_count < s.strides_n.shape[0]:
+        s.strides_count += 1
+    s.stride_n = _median(s.strides_n, s.strides_count, s.scratch)
+
+
+# ---------------------------------------------------------------------- impact, toe-off
+@njit(cache=True)
+def _finish_impact(q, s, ring_acc, mask, out, n):  # type: ignore[no-untyped-def]
+    ic = s.impact_ic
+    end = int(s.impact_end)
+    start = max(int(math.floor(ic)), s.stretch_from)
+    axial = q.axial_impact > 0 and s.gravity_n > 0.5 * q.fs_hz
     ux = uy = uz = 0.0
     if axial:
-        gn = math.sqrt(st[S_GRAV] ** 2 + st[S_GRAV + 1] ** 2 + st[S_GRAV + 2] ** 2)
-        ux, uy, uz = st[S_GRAV] / gn, st[S_GRAV + 1] / gn, st[S_GRAV + 2] / gn
+        g = s.gravity
+        gn = math.sqrt(g[0] ** 2 + g[1] ** 2 + g[2] ** 2)
+        ux, uy, uz = g[0] / gn, g[1] / gn, g[2] / gn
     best = -1e300
     best_k = start
     first = 0.0
     clipped = 0.0
-    clip = p[P_ACC_CLIP]
+    clip = q.acc_clip_g
     for k in range(start, end + 1):
         j = k & mask
         ax, ay, az = ring_acc[j, 0], ring_acc[j, 1], ring_acc[j, 2]
@@ -207,77 +170,333 @@ def _finish_impact(
             best_k = k
         if abs(ax) >= clip or abs(ay) >= clip or abs(az) >= clip:
             clipped = 1.0
-    rise_s = (best_k - ic) / p[P_FS]
+    rise_s = (best_k - ic) / q.fs_hz
     rate = (best - first) / rise_s if rise_s > 0 else 0.0
-    st[S_IMP_PEND] = 0.0
+    s.impact_pending = 0
     return _emit(
         out, n, EV_IMPACT, float(best_k), ic, best, rate, clipped, 1.0 if axial else 0.0, 0.0
     )
 
 
 @njit(cache=True)
-def _finish_toe_off(
-    p: np.ndarray, st: np.ndarray, ring_gyr: np.ndarray, mask: int, out: np.ndarray, n: int
-) -> int:
-    st[S_TO_ACT] = 0.0
-    bi = int(st[S_TO_BEST_IDX])
-    if bi < 0 or st[S_TO_BEST] < p[P_TO_MIN_DPS]:
+def _strike_angle(q, s, ring_gyr, mask, ic, to_i):  # type: ignore[no-untyped-def]
+    """Minus the sagittal rotation (toes up +) from contact to mid-stance, the quietest
+    instant of stance (foot flat); (angle deg, mid-stance index), nan/-1 when unknown."""
+    k0 = int(math.floor(ic))
+    if k0 < s.stretch_from or k0 + 1 >= to_i:
+        return math.nan, -1.0
+    best = 1e300
+    ms = -1
+    for k in range(k0 + q.midstance_skip_n, to_i):
+        j = k & mask
+        m = ring_gyr[j, 0] ** 2 + ring_gyr[j, 1] ** 2 + ring_gyr[j, 2] ** 2
+        if m < best:
+            best = m
+            ms = k
+    if ms < 0:
+        return math.nan, -1.0
+    pol = float(s.polarity)
+    frac = ic - k0
+    r0 = pol * _rate(s, ring_gyr, k0 & mask)
+    r1 = pol * _rate(s, ring_gyr, (k0 + 1) & mask)
+    total = 0.5 * (r0 + frac * (r1 - r0) + r1) * (1.0 - frac)
+    for k in range(k0 + 1, ms):
+        total += 0.5 * pol * (_rate(s, ring_gyr, k & mask) + _rate(s, ring_gyr, (k + 1) & mask))
+    return -total / q.fs_hz, float(ms)
+
+
+@njit(cache=True)
+def _clear_to(s):  # type: ignore[no-untyped-def]
+    s.last_ic = -1.0
+    s.to_free = 0
+    s.to_best_dps = 0.0
+    s.to_best_i = -1
+
+
+@njit(cache=True)
+def _finish_to(q, s, ring_gyr, mask, out, n):  # type: ignore[no-untyped-def]
+    """The toe-off of the pending contact (or of a start from standing), if one was seen."""
+    bi = s.to_best_i
+    if (s.last_ic < 0 and s.to_free == 0) or bi < 0 or s.to_best_dps < q.lobe_floor_dps:
+        _clear_to(s)
         return n
-    # parabolic refinement of the minimum of the sagittal rate
+    # parabolic refinement of the push-off peak
     to = float(bi)
-    if bi - 1 >= st[S_VALID_FROM] and bi + 1 < st[S_NEXT]:
-        y0 = -_pitch(ring_gyr, (bi - 1) & mask, st)
-        y1 = -_pitch(ring_gyr, bi & mask, st)
-        y2 = -_pitch(ring_gyr, (bi + 1) & mask, st)
+    if bi - 1 >= s.stretch_from and bi + 1 < s.next_index:
+        pol = float(s.polarity)
+        y0 = -pol * _rate(s, ring_gyr, (bi - 1) & mask)
+        y1 = -pol * _rate(s, ring_gyr, bi & mask)
+        y2 = -pol * _rate(s, ring_gyr, (bi + 1) & mask)
         den = y0 - 2.0 * y1 + y2
         if den < 0:
             off = 0.5 * (y0 - y2) / den
             if -0.5 <= off <= 0.5:
                 to = bi + off
-    ic = st[S_TO_IC]
-    contact = to - ic
-    if st[S_CONTACT] <= 0:
-        st[S_CONTACT] = contact
-    else:
-        st[S_CONTACT] += p[P_EST_ALPHA] * (contact - st[S_CONTACT])
-    # strike angle: minus the sagittal rotation from contact to mid-stance
+    ic = s.last_ic
     angle = math.nan
     ms = -1.0
-    if p[P_AXIAL] == 0:
-        k0 = int(math.floor(ic))
-        lo = k0 + int(p[P_MS_SKIP])
-        best = 1e300
-        for k in range(lo, bi):
-            j = k & mask
-            m = ring_gyr[j, 0] ** 2 + ring_gyr[j, 1] ** 2 + ring_gyr[j, 2] ** 2
-            if m < best:
-                best = m
-                ms = float(k)
-        if ms >= 0 and k0 >= st[S_VALID_FROM]:
-            # trapezoid from the contact (interpolated) to mid-stance
-            frac = ic - k0
-            r0 = _pitch(ring_gyr, k0 & mask, st)
-            r1 = _pitch(ring_gyr, (k0 + 1) & mask, st)
-            r_ic = r0 + frac * (r1 - r0)
-            total = 0.5 * (r_ic + r1) * (1.0 - frac)
-            for k in range(k0 + 1, int(ms)):
-                total += 0.5 * (
-                    _pitch(ring_gyr, k & mask, st) + _pitch(ring_gyr, (k + 1) & mask, st)
-                )
-            angle = -total / p[P_FS]
-    st[S_SWING_ACT] = 1.0
-    st[S_SWING_MAX] = 0.0
-    return _emit(out, n, EV_TO, to, ic, angle, ms, st[S_TO_BEST], 0.0, 0.0)
+    if ic >= 0:
+        contact = to - ic
+        if s.contact_n <= 0:
+            s.contact_n = contact
+        else:
+            s.contact_n += q.estimate_alpha * (contact - s.contact_n)
+        if q.axial_impact == 0:
+            angle, ms = _strike_angle(q, s, ring_gyr, mask, ic, bi)
+    n = _emit(out, n, EV_TO, to, ic if ic >= 0 else math.nan, angle, ms, s.to_best_dps, 0.0, 0.0)
+    _clear_to(s)
+    return n
+
+
+# ----------------------------------------------------------------- initial contact
+@njit(cache=True)
+def _emit_ic(q, s, ring_e, mask, ip, pv, out, n):  # type: ignore[no-untyped-def]
+    """Emit the contact whose impact-envelope peak is at ``ip`` (``pv`` g), or, with
+    ``ip < 0``, the swing end plus the usual offset (no impact found)."""
+    if ip >= 0:
+        # onset: the earliest sample reaching onset_fraction x peak shortly before it
+        lim = max(s.stretch_from, s.win_from - q.onset_max_n, ip - q.onset_max_n)
+        level = q.onset_fraction * pv
+        k = ip
+        for kk in range(lim, ip):
+            if ring_e[kk & mask] >= level:
+                k = kk
+                break
+        ic = float(k)
+        if k > lim:
+            e0 = ring_e[(k - 1) & mask]
+            e1 = ring_e[k & mask]
+            if e1 > e0:
+                ic = k - 1 + (level - e0) / (e1 - e0)
+        s.offsets_n_hist[s.offsets_pos] = ic - s.win_zc
+        s.offsets_pos = (s.offsets_pos + 1) % s.offsets_n_hist.shape[0]
+        if s.offsets_n < s.offsets_n_hist.shape[0]:
+            s.offsets_n += 1
+        peak = float(ip)
+    else:
+        off = _median(s.offsets_n_hist, s.offsets_n, s.scratch) if s.offsets_n > 0 else 0.0
+        ic = max(s.win_zc + off, float(s.stretch_from))
+        peak = ic
+        pv = 0.0
+    return _contact(q, s, ic, peak, pv, out, n)
 
 
 @njit(cache=True)
-def _iterate_axis(st: np.ndarray) -> None:
-    """Power iteration towards the principal axis of the rotation covariance.
+def _contact(q, s, ic, peak, pv, out, n):  # type: ignore[no-untyped-def]
+    """Book-keeping shared by both paths once a contact is decided, and its event."""
+    if s.impact_pending > 0:
+        pass  # finished by the caller before a new contact can be decided
+    stride = -1.0
+    if s.prev_ic >= s.stretch_from and 0 < ic - s.prev_ic <= q.stride_max_n:
+        stride = ic - s.prev_ic
+        _add_stride(s, stride)
+    s.prev_ic = ic
+    s.contacts_in_stretch += 1
+    n = _emit(out, n, EV_IC, ic, peak, pv, stride, 0.0, 0.0, 0.0)
+    s.impact_pending = 1
+    s.impact_ic = ic
+    s.impact_end = math.floor(ic) + q.impact_window_n
+    return n
 
-    Starting from the current axis keeps its orientation from one update to the next.
-    """
-    c = st[S_COV : S_COV + 6]
-    vx, vy, vz = st[S_AX], st[S_AX + 1], st[S_AX + 2]
+
+@njit(cache=True)
+def _ic_search(q, s, ring_acc, ring_e, mask, i, e, scan, out, n):  # type: ignore[no-untyped-def]
+    """One sample of the open contact window (``scan``: a sample from before it opened)."""
+    if s.win_open == 0:
+        return n
+    if e > s.win_max_g:
+        s.win_max_g = e
+    if s.ic_level_g == 0:
+        # the first window of a sensor: its largest peak, taken when the window closes
+        if s.cand_i < 0 or e > s.cand_g:
+            s.cand_i = i
+            s.cand_g = e
+    elif e > max(q.ic_floor_g, q.ic_rel * s.ic_level_g) and (
+        s.cand_i < 0 or (e > s.cand_g and i - s.cand_i < q.lookahead_n)
+    ):
+        s.cand_i = i
+        s.cand_g = e
+    if s.win_emitted == 0 and s.ic_level_g > 0 and s.cand_i >= 0 and i - s.cand_i >= q.lookahead_n:
+        n = _decide_ic(q, s, ring_acc, ring_e, mask, s.cand_i, s.cand_g, out, n)
+    if not scan and i >= s.win_end:
+        s.levels_g[s.levels_pos] = s.win_max_g
+        s.levels_pos = (s.levels_pos + 1) % s.levels_g.shape[0]
+        if s.levels_n < s.levels_g.shape[0]:
+            s.levels_n += 1
+        s.ic_level_g = _median(s.levels_g, s.levels_n, s.scratch)
+        if s.win_emitted == 0:
+            n = _decide_ic(q, s, ring_acc, ring_e, mask, s.cand_i, s.cand_g, out, n)
+        s.win_open = 0
+        s.win_emitted = 0
+    return n
+
+
+@njit(cache=True)
+def _decide_ic(q, s, ring_acc, ring_e, mask, ip, pv, out, n):  # type: ignore[no-untyped-def]
+    if s.impact_pending > 0:
+        n = _finish_impact(q, s, ring_acc, mask, out, n)
+    n = _emit_ic(q, s, ring_e, mask, ip, pv, out, n)
+    s.last_ic = s.prev_ic
+    s.to_best_dps = 0.0
+    s.to_best_i = -1
+    s.to_free = 0
+    s.win_emitted = 1
+    return n
+
+
+# --------------------------------------------------------------------- sagittal lobes
+@njit(cache=True)
+def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignore[no-untyped-def]
+    """A lobe of sign ``s.lobe_sign`` ended at sample ``i``: polarity evidence, toe-off
+    candidate, and, for a swing lobe, the contact window."""
+    sign = s.lobe_sign
+    side = 0 if sign > 0 else 1
+    pk = s.lobe_peak_dps
+    level = max(s.peak_level_dps[0], s.peak_level_dps[1])
+    if pk < max(q.lobe_floor_dps, q.lobe_rel * level):
+        return n
+    if s.lobe_area_deg < max(q.lobe_area_floor_deg, q.lobe_area_rel * s.area_level_deg[side]):
+        return n
+    s.peak_level_dps[side] = max(s.peak_level_dps[side], pk)
+    s.area_level_deg[side] = max(s.area_level_deg[side], s.lobe_area_deg)
+    # which polarity is the swing: the first lobe after a still stance is the push-off;
+    # until that has been seen, at the shin the swing lobes are the larger ones
+    if s.after_quiet > 0:
+        s.vote = q.vote_decay * s.vote - sign
+        s.after_quiet = 0
+    if abs(s.vote) >= q.vote_decide:
+        s.polarity = 1 if s.vote > 0 else -1
+    elif q.shoe == 0:
+        s.polarity = 1 if s.peak_level_dps[0] >= s.peak_level_dps[1] else -1
+    if s.polarity == 0:
+        return n
+    # toe-off candidate: the largest push-off lobe after the contact
+    if sign == -s.polarity:
+        if s.last_ic >= 0 and s.lobe_peak_i - s.last_ic > q.stride_max_n:
+            s.last_ic = -1.0  # stood still since: a start, not the toe-off of that contact
+            s.to_free = 1
+        if (s.last_ic >= 0 or s.to_free > 0) and s.lobe_late_peak_dps > s.to_best_dps:
+            s.to_best_dps = s.lobe_late_peak_dps
+            s.to_best_i = s.lobe_late_i
+        return n
+    # a swing lobe ended: open the contact window around its zero crossing
+    if s.win_open > 0:
+        return n
+    refractory = q.refractory_min_n
+    if s.stride_n > 0:
+        refractory = max(refractory, q.refractory_stride_fraction * s.stride_n)
+    if s.prev_ic >= 0 and i - s.prev_ic < refractory:
+        return n
+    n = _finish_to(q, s, ring_gyr, mask, out, n)
+    zc = s.last_same_i + 1
+    s.win_open = 1
+    s.win_emitted = 0
+    s.win_zc = float(zc)
+    s.win_max_g = 0.0
+    s.win_from = max(s.stretch_from, zc - q.ic_pre_n)
+    s.win_end = float(zc + q.ic_post_n)
+    s.cand_i = -1
+    for k in range(s.win_from, i):
+        n = _ic_search(q, s, ring_acc, ring_e, mask, k, ring_e[k & mask], True, out, n)
+    return n
+
+
+@njit(cache=True)
+def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag, e, out, n):  # type: ignore[no-untyped-def]
+    """One sample of the gyroscope path: sagittal rate ``r``, gyro magnitude ``gmag``."""
+    s.peak_level_dps[0] *= q.level_decay
+    s.peak_level_dps[1] *= q.level_decay
+    s.area_level_deg[0] *= q.level_decay
+    s.area_level_deg[1] *= q.level_decay
+    level = max(s.peak_level_dps[0], s.peak_level_dps[1])
+    # a still stance (foot flat): the next large lobe is a push-off
+    if gmag < max(q.stance_quiet_floor_dps, q.stance_quiet_rel * level):
+        s.stance_quiet_run_n += 1
+        if s.stance_quiet_run_n >= q.stance_quiet_n:
+            s.after_quiet = 1
+            if s.last_ic < 0:
+                s.to_free = 1
+    else:
+        s.stance_quiet_run_n = 0
+    h = max(q.hysteresis_floor_dps, q.hysteresis_rel * level)
+    sign = s.lobe_sign
+    if sign == 0:
+        sign = 1 if r >= 0 else -1
+    elif sign * r < -h:
+        sign = -sign
+    if r * s.lobe_sign > 0:
+        s.last_same_i = i
+    n = _ic_search(q, s, ring_acc, ring_e, mask, i, e, False, out, n)
+    if s.lobe_sign == 0:
+        s.lobe_sign = sign
+    if sign != s.lobe_sign:
+        n = _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n)
+        s.lobe_sign = sign
+        s.lobe_peak_dps = 0.0
+        s.lobe_area_deg = 0.0
+        s.lobe_late_peak_dps = 0.0
+        s.lobe_late_i = -1
+    if r * s.lobe_sign > 0:
+        s.lobe_area_deg += abs(r) / q.fs_hz
+    if abs(r) > s.lobe_peak_dps:
+        s.lobe_peak_dps = abs(r)
+        s.lobe_peak_i = i
+    # a toe-off comes some time after its contact (the landing's own rotation is earlier)
+    if abs(r) > s.lobe_late_peak_dps and r * s.lobe_sign > 0:
+        contact = s.contact_n if s.contact_n > 0 else q.contact_init_n
+        if s.last_ic < 0 or i >= s.last_ic + max(q.to_min_n, q.to_contact_fraction * contact):
+            s.lobe_late_peak_dps = abs(r)
+            s.lobe_late_i = i
+    return n
+
+
+@njit(cache=True)
+def _acc_step(q, s, ring_acc, ring_e, mask, i, e, out, n):  # type: ignore[no-untyped-def]
+    """One sample of the accelerometer-only path."""
+    s.acc_level_g *= q.acc_level_decay
+    thr = max(q.acc_threshold_g, q.acc_threshold_rel * s.acc_level_g)
+    if i >= s.refractory_until and e > thr and (s.acc_cand_i < 0 or e > s.acc_cand_g):
+        s.acc_cand_i = i
+        s.acc_cand_g = e
+    # until the impact level is known a smaller transient could pass for a contact: the
+    # first contacts of a stretch wait longer for a larger peak
+    wait = (
+        q.lookahead_n if s.contacts_in_stretch >= q.acc_start_contacts else q.acc_start_lookahead_n
+    )
+    if s.acc_cand_i < 0 or i - s.acc_cand_i < wait:
+        return n
+    ip = s.acc_cand_i
+    pv = s.acc_cand_g
+    s.acc_cand_i = -1
+    lim = max(s.stretch_from, ip - q.onset_max_n)
+    level = q.onset_fraction * pv
+    k = ip
+    for kk in range(lim, ip):
+        if ring_e[kk & mask] >= level:
+            k = kk
+            break
+    ic = float(k)
+    if k > lim:
+        e0 = ring_e[(k - 1) & mask]
+        e1 = ring_e[k & mask]
+        if e1 > e0:
+            ic = k - 1 + (level - e0) / (e1 - e0)
+    if s.impact_pending > 0:
+        n = _finish_impact(q, s, ring_acc, mask, out, n)
+    n = _contact(q, s, ic, float(ip), pv, out, n)
+    s.acc_level_g = max(s.acc_level_g, pv)
+    s.refractory_until = ip + max(q.refractory_min_n, q.refractory_stride_fraction * s.stride_n)
+    return n
+
+
+# -------------------------------------------------------------------------- the kernel
+@njit(cache=True)
+def _update_axis(s):  # type: ignore[no-untyped-def]
+    """Power iteration towards the principal axis of the rotation covariance; starting
+    from the current axis keeps its sign from one update to the next."""
+    c = s.cov
+    a = s.axis
+    vx, vy, vz = a[0], a[1], a[2]
     for _ in range(4):
         nx = c[0] * vx + c[1] * vy + c[2] * vz
         ny = c[1] * vx + c[3] * vy + c[4] * vz
@@ -286,105 +505,35 @@ def _iterate_axis(st: np.ndarray) -> None:
         if norm <= 0:
             return
         vx, vy, vz = nx / norm, ny / norm, nz / norm
-    st[S_AX], st[S_AX + 1], st[S_AX + 2] = vx, vy, vz
+    a[0], a[1], a[2] = vx, vy, vz
 
 
 @njit(cache=True)
-def _last_swing(st: np.ndarray, ring_gyr: np.ndarray, mask: int, k0: int, k1: int) -> float:
-    """The sagittal rate of largest magnitude in samples k0..k1 (signed)."""
-    best = 0.0
-    for k in range(k0, k1 + 1):
-        v = _pitch(ring_gyr, k & mask, st)
-        if abs(v) > abs(best):
-            best = v
-    return best
-
-
-@njit(cache=True)
-def _add_stride(st: np.ndarray, stride: float) -> None:
-    """Keep plausible strides and set the estimate to their median.
-
-    An interval far from the estimate (a missed or an extra contact) does not enter, so
-    one mistake cannot change the refractory period and breed more; it only nudges the
-    estimate 8 % its way, so a real change of pace (walking to running) is followed
-    within a few strides while isolated mistakes are forgotten.
-    """
-    est = st[S_STRIDE]
-    if est > 0 and not 0.75 * est <= stride <= 1.5 * est:
-        nudged = est * 1.08 if stride > est else est / 1.08
-        st[S_HIST] = nudged
-        st[S_HIST_N] = 1.0
-        st[S_HIST_POS] = 1.0
-        st[S_STRIDE] = nudged
-        return
-    pos = int(st[S_HIST_POS])
-    st[S_HIST + pos] = stride
-    st[S_HIST_POS] = (pos + 1) % N_HIST
-    if st[S_HIST_N] < N_HIST:
-        st[S_HIST_N] += 1.0
-    n = int(st[S_HIST_N])
-    # median of the newest n by insertion sort in the scratch slots (no allocation)
-    for k in range(n):
-        v = st[S_HIST + (pos - k) % N_HIST]
-        m = k
-        while m > 0 and st[S_SCRATCH + m - 1] > v:
-            st[S_SCRATCH + m] = st[S_SCRATCH + m - 1]
-            m -= 1
-        st[S_SCRATCH + m] = v
-    if n % 2:
-        st[S_STRIDE] = st[S_SCRATCH + n // 2]
-    else:
-        st[S_STRIDE] = 0.5 * (st[S_SCRATCH + n // 2 - 1] + st[S_SCRATCH + n // 2])
-
-
-@njit(cache=True)
-def _vote(p: np.ndarray, st: np.ndarray, forward: bool) -> None:
-    """One contact's evidence on the axis orientation; flip it when outvoted."""
-    st[S_VOTES] += 1.0 if forward else -1.0
-    if st[S_VOTES] < 0:
-        st[S_AX] = -st[S_AX]
-        st[S_AX + 1] = -st[S_AX + 1]
-        st[S_AX + 2] = -st[S_AX + 2]
-        st[S_VOTES] = -st[S_VOTES]
-    if st[S_VOTES] >= p[P_VOTES]:
-        st[S_AX_OK] = 1.0
-
-
-@njit(cache=True)
-def process(
-    raw: np.ndarray,
-    acc_scale: float,
-    gyro_scale: float,
-    first_index: int,
-    p: np.ndarray,
-    st: np.ndarray,
-    ring_acc: np.ndarray,
-    ring_gyr: np.ndarray,
-    ring_e: np.ndarray,
-    out: np.ndarray,
-) -> tuple[int, int]:
+def process(raw, acc_scale, gyro_scale, first_index, p, st, ring_acc, ring_gyr, ring_e, out):  # type: ignore[no-untyped-def]
     """Run the detectors over ``raw`` (int16 ``(n, 6)`` or ``(n, 3)``).
 
-    ``first_index`` is the absolute index of ``raw[0]``; a jump from the last call's end
-    is a gap and restarts everything that needs an unbroken stream.  Returns
-    ``(events written to out, samples consumed)``: it stops early when ``out`` is nearly
-    full, and the caller passes the rest again.
+    ``p`` and ``st`` are one-element arrays of ``_layout.PARAMS`` and ``_layout.STATE``.
+    ``first_index`` is the absolute index of ``raw[0]``; a jump from the last call's end is
+    a gap and restarts the stretch.  Returns ``(events written to out, samples consumed)``:
+    it stops early when ``out`` is nearly full, and the caller passes the rest again.
     """
+    q = p[0]
+    s = st[0]
     n_out = 0
-    cap = out.shape[0] - 4
+    cap = out.shape[0] - 6
     mask = ring_e.shape[0] - 1
-    has_gyro = p[P_HAS_GYRO] > 0 and raw.shape[1] >= 6
-    if first_index != int(st[S_NEXT]):
-        _reset_stretch(st, first_index)
-    b0, b1, b2, a1, a2 = p[P_B0], p[P_B1], p[P_B2], p[P_A1], p[P_A2]
-    every = int(p[P_AXIS_EVERY])
-    cov_alpha = p[P_COV_ALPHA]
-    decay = p[P_LEVEL_DECAY]
-    quiet2 = p[P_QUIET_DPS] * p[P_QUIET_DPS]
+    has_gyro = q.has_gyro > 0 and raw.shape[1] >= 6
+    if first_index != s.next_index:
+        _reset_stretch(s, first_index)
+    b0, b1, b2, a1, a2 = q.hp[0], q.hp[1], q.hp[2], q.hp[3], q.hp[4]
+    every = q.axis_every_n
+    cov_alpha = q.axis_cov_alpha
+    still2 = q.still_dps * q.still_dps
+    hp = s.hp
     # the high-pass filter state lives in locals inside the loop (the hot path)
-    hx1, hx2, hy1, hy2 = st[S_HP], st[S_HP + 1], st[S_HP + 2], st[S_HP + 3]
-    ix1, ix2, iy1, iy2 = st[S_HP + 4], st[S_HP + 5], st[S_HP + 6], st[S_HP + 7]
-    zx1, zx2, zy1, zy2 = st[S_HP + 8], st[S_HP + 9], st[S_HP + 10], st[S_HP + 11]
+    hx1, hx2, hy1, hy2 = hp[0], hp[1], hp[2], hp[3]
+    ix1, ix2, iy1, iy2 = hp[4], hp[5], hp[6], hp[7]
+    zx1, zx2, zy1, zy2 = hp[8], hp[9], hp[10], hp[11]
     n = raw.shape[0]
     jj = 0
     for jj in range(n):
@@ -401,13 +550,13 @@ def process(
             gz = raw[jj, 5] * gyro_scale
         else:
             gx = gy = gz = 0.0
-        if st[S_INIT] == 0:
+        if s.primed == 0:
             # prime the filter as if this sample had always been there: no transient
             hx1 = hx2 = ax
             ix1 = ix2 = ay
             zx1 = zx2 = az
             hy1 = hy2 = iy1 = iy2 = zy1 = zy2 = 0.0
-            st[S_INIT] = 1.0
+            s.primed = 1
         yx = b0 * ax + b1 * hx1 + b2 * hx2 - a1 * hy1 - a2 * hy2
         hx2, hx1, hy2, hy1 = hx1, ax, hy1, yx
         yy = b0 * ay + b1 * ix1 + b2 * ix2 - a1 * iy1 - a2 * iy2
@@ -422,149 +571,43 @@ def process(
         ring_gyr[j, 1] = gy
         ring_gyr[j, 2] = gz
         ring_e[j] = e
-        st[S_NEXT] = i + 1
+        s.next_index = i + 1
         gmag2 = gx * gx + gy * gy + gz * gz
+        # stillness (|a| within 5 % of 1 g, no impact, hardly turning) shows gravity, once
+        # sustained (a moving limb passes through 1 g too)
+        amag2 = ax * ax + ay * ay + az * az
+        if 0.9025 < amag2 < 1.1025 and e < 0.05 and gmag2 < still2:
+            s.still_n += 1
+        else:
+            s.still_n = 0
+        if s.still_n >= q.still_min_n:
+            g = s.gravity
+            g[0] += q.gravity_alpha * (ax - g[0])
+            g[1] += q.gravity_alpha * (ay - g[1])
+            g[2] += q.gravity_alpha * (az - g[2])
+            s.gravity_n += 1.0
+        if s.impact_pending > 0 and i >= s.impact_end:
+            n_out = _finish_impact(q, s, ring_acc, mask, out, n_out)
         if has_gyro:
             if i % every == 0:
-                _iterate_axis(st)
-            al = cov_alpha
-            st[S_COV] += al * (gx * gx - st[S_COV])
-            st[S_COV + 1] += al * (gx * gy - st[S_COV + 1])
-            st[S_COV + 2] += al * (gx * gz - st[S_COV + 2])
-            st[S_COV + 3] += al * (gy * gy - st[S_COV + 3])
-            st[S_COV + 4] += al * (gy * gz - st[S_COV + 4])
-            st[S_COV + 5] += al * (gz * gz - st[S_COV + 5])
-        st[S_LEVEL] *= decay
-        amag2 = ax * ax + ay * ay + az * az
-        # still: |a| within 5 % of 1 g, no impact, hardly turning
-        if 0.9025 < amag2 < 1.1025 and e < 0.05 and gmag2 < quiet2:
-            st[S_QUIET_N] += 1.0
+                _update_axis(s)
+            c = s.cov
+            c[0] += cov_alpha * (gx * gx - c[0])
+            c[1] += cov_alpha * (gx * gy - c[1])
+            c[2] += cov_alpha * (gx * gz - c[2])
+            c[3] += cov_alpha * (gy * gy - c[3])
+            c[4] += cov_alpha * (gy * gz - c[4])
+            c[5] += cov_alpha * (gz * gz - c[5])
+            a = s.axis
+            r = gx * a[0] + gy * a[1] + gz * a[2]
+            n_out = _gyro_step(
+                q, s, ring_acc, ring_gyr, ring_e, mask, i, r, math.sqrt(gmag2), e, out, n_out
+            )
         else:
-            st[S_QUIET_N] = 0.0
-        # only a sustained stillness shows gravity (a moving limb passes through 1 g too)
-        if st[S_QUIET_N] >= p[P_QUIET_MIN]:
-            gl = p[P_GRAV_ALPHA]
-            st[S_GRAV] += gl * (ax - st[S_GRAV])
-            st[S_GRAV + 1] += gl * (ay - st[S_GRAV + 1])
-            st[S_GRAV + 2] += gl * (az - st[S_GRAV + 2])
-            st[S_GRAV_W] += 1.0
-
-        # --- shin: the tibia turns backward over the planted foot in early stance
-        if st[S_POST_AT] >= 0 and i >= st[S_POST_AT]:
-            k0 = int(math.ceil(st[S_POST_IC]))
-            total = 0.0
-            for k in range(k0, i + 1):
-                total += _pitch(ring_gyr, k & mask, st)
-            if abs(total) / (i + 1 - k0) >= 0.25 * p[P_ARM_DPS]:
-                _vote(p, st, total < 0)
-            st[S_POST_AT] = -1.0
-
-        # --- impact window complete
-        if st[S_IMP_PEND] > 0 and i >= st[S_IMP_END]:
-            n_out = _finish_impact(p, st, ring_acc, mask, out, n_out)
-
-        # --- toe-off search
-        if st[S_TO_ACT] > 0:
-            pitch = gx * st[S_AX] + gy * st[S_AX + 1] + gz * st[S_AX + 2]
-            if i >= st[S_TO_START]:
-                if -pitch > st[S_TO_BEST]:
-                    st[S_TO_BEST] = -pitch
-                    st[S_TO_BEST_IDX] = i
-            swing = st[S_SWING_PEAK]
-            if i >= st[S_TO_END] or (
-                st[S_TO_BEST_IDX] >= 0 and swing > 0 and pitch > p[P_SWING_FRAC] * swing
-            ):
-                n_out = _finish_toe_off(p, st, ring_gyr, mask, out, n_out)
-        elif st[S_SWING_ACT] > 0:
-            pitch = gx * st[S_AX] + gy * st[S_AX + 1] + gz * st[S_AX + 2]
-            if pitch > st[S_SWING_MAX]:
-                st[S_SWING_MAX] = pitch
-
-        # --- contact candidates
-        thr = max(p[P_THR_ABS], p[P_THR_REL] * st[S_LEVEL])
-        if i >= st[S_REFR_UNTIL] and e > thr:
-            if st[S_CAND] == 0 or e > st[S_CAND_VAL]:
-                st[S_CAND] = 1.0
-                st[S_CAND_VAL] = e
-                st[S_CAND_IDX] = i
-        # Until the impact level is known, a smaller transient (toe-off) could pass for a
-        # contact: the first contacts of a stretch wait longer for a larger peak.
-        wait = p[P_LOOKAHEAD] if st[S_N_IC] >= p[P_START_CONTACTS] else p[P_LOOKAHEAD_START]
-        if st[S_CAND] > 0 and i - st[S_CAND_IDX] >= wait:
-            st[S_CAND] = 0.0
-            ip = int(st[S_CAND_IDX])
-            pv = st[S_CAND_VAL]
-            # onset: the earliest sample reaching frac * peak shortly before the peak (the
-            # envelope of a ringing transient dips between lobes, so do not stop at a dip)
-            lim = max(int(st[S_VALID_FROM]), ip - int(p[P_ONSET_MAX]))
-            level = p[P_ONSET_FRAC] * pv
-            k = ip
-            for kk in range(lim, ip):
-                if ring_e[kk & mask] >= level:
-                    k = kk
-                    break
-            ic = float(k)
-            if k > lim:
-                e0 = ring_e[(k - 1) & mask]
-                e1 = ring_e[k & mask]
-                if e1 > e0:
-                    ic = k - 1 + (level - e0) / (e1 - e0)
-            if has_gyro and p[P_AXIAL] == 0:
-                # Shoe: a foot lands at the end of its forward swing (toes turning up); a
-                # toe-off transient follows the backward push-off.  Once the axis is
-                # oriented, the strongest rotation just before the onset must be forward.
-                k1 = int(ic) - max(1, int(p[P_PRE_GAP]))
-                k0 = max(int(st[S_VALID_FROM]), int(ic) - int(p[P_PRE_WIN]))
-                swing = _last_swing(st, ring_gyr, mask, k0, k1)
-                if st[S_AX_OK] > 0 and swing < p[P_ARM_DPS]:
-                    continue
-                # nor does a foot land while it still turns as fast as in mid-swing
-                turn = abs(_pitch(ring_gyr, int(ic) & mask, st))
-                if st[S_SWING_PEAK] > 0 and turn > p[P_LAND_TURN] * st[S_SWING_PEAK]:
-                    continue
-                if pv >= 0.5 * st[S_LEVEL] and abs(swing) >= p[P_ARM_DPS]:
-                    _vote(p, st, swing > 0)
-            st[S_N_IC] += 1.0
-            if st[S_TO_ACT] > 0:
-                n_out = _finish_toe_off(p, st, ring_gyr, mask, out, n_out)
-            if st[S_IMP_PEND] > 0:
-                n_out = _finish_impact(p, st, ring_acc, mask, out, n_out)
-            stride = -1.0
-            last = st[S_LAST_IC]
-            if last >= st[S_VALID_FROM] and 0 < ic - last <= p[P_STRIDE_MAX]:
-                stride = ic - last
-                _add_stride(st, stride)
-            if has_gyro:
-                if st[S_SWING_ACT] > 0 and st[S_SWING_MAX] > 0:
-                    if st[S_SWING_PEAK] <= 0:
-                        st[S_SWING_PEAK] = st[S_SWING_MAX]
-                    else:
-                        st[S_SWING_PEAK] += p[P_EST_ALPHA] * (st[S_SWING_MAX] - st[S_SWING_PEAK])
-                st[S_SWING_ACT] = 0.0
-            st[S_LEVEL] = max(st[S_LEVEL], pv)
-            st[S_REFR_UNTIL] = ip + max(p[P_REFR_MIN], p[P_REFR_FRAC] * st[S_STRIDE])
-            n_out = _emit(out, n_out, EV_IC, ic, float(ip), pv, stride, 0.0, 0.0, 0.0)
-            st[S_IMP_PEND] = 1.0
-            st[S_IMP_IC] = ic
-            st[S_IMP_END] = math.floor(ic) + p[P_IMPACT_WIN]
-            if has_gyro and p[P_AXIAL] > 0:
-                st[S_POST_AT] = math.floor(ic) + p[P_POST_WIN]
-                st[S_POST_IC] = ic
-            if has_gyro and st[S_AX_OK] > 0:
-                contact = st[S_CONTACT] if st[S_CONTACT] > 0 else p[P_CONTACT_INIT]
-                st[S_TO_ACT] = 1.0
-                st[S_TO_IC] = ic
-                st[S_TO_START] = ic + max(p[P_TO_START_MIN], p[P_TO_START_FRAC] * contact)
-                if st[S_STRIDE] > 0:
-                    st[S_TO_END] = ic + p[P_TO_END_FRAC] * st[S_STRIDE]
-                else:
-                    st[S_TO_END] = ic + p[P_TO_END_INIT]
-                st[S_TO_BEST] = -1e300
-                st[S_TO_BEST_IDX] = -1.0
-            st[S_LAST_IC] = ic
+            n_out = _acc_step(q, s, ring_acc, ring_e, mask, i, e, out, n_out)
     else:
         jj = n
-    st[S_HP], st[S_HP + 1], st[S_HP + 2], st[S_HP + 3] = hx1, hx2, hy1, hy2
-    st[S_HP + 4], st[S_HP + 5], st[S_HP + 6], st[S_HP + 7] = ix1, ix2, iy1, iy2
-    st[S_HP + 8], st[S_HP + 9], st[S_HP + 10], st[S_HP + 11] = zx1, zx2, zy1, zy2
+    hp[0], hp[1], hp[2], hp[3] = hx1, hx2, hy1, hy2
+    hp[4], hp[5], hp[6], hp[7] = ix1, ix2, iy1, iy2
+    hp[8], hp[9], hp[10], hp[11] = zx1, zx2, zy1, zy2
     return n_out, jj

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from sensorhub.config import DetectorConfig
 from sensorhub.dsp import _kernels as K
+from sensorhub.protocol import spec
 
 RING_SECONDS = 3.0
 OUT_ROWS = 64
@@ -36,50 +38,71 @@ def highpass_biquad(cutoff_hz: float, fs_hz: float) -> tuple[float, float, float
 class DetectorEvent:
     """One row from the kernel, in sample-index time (fractional indices)."""
 
-    kind: int  # 1 contact, 2 impact, 3 toe-off
+    kind: int  # 1 contact, 2 impact, 3 toe-off (_layout.EV_*)
     index: float  # contact, impact peak or toe-off
     ref: float  # impact / toe-off: the contact it belongs to; contact: its envelope peak
     values: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class DetectorParams:
-    """Settings of the detector, with units in their names (defaults: docs/signal-core.md)."""
+#: The detector's settings: the ``[detector]`` section of the configuration.
+DetectorParams = DetectorConfig
 
-    highpass_hz: float = 15.0
-    threshold_g: float = 0.8
-    threshold_rel_gyro: float = 0.2
-    threshold_rel_acc_only: float = 0.5
-    level_tau_s: float = 6.0
-    start_lookahead_s: float = 0.6
-    start_contacts: int = 3
-    arm_dps: float = 60.0
-    axis_update_ms: float = 30.0
-    pre_window_ms: float = 150.0
-    pre_gap_ms: float = 2.0
-    axis_votes: int = 3
-    post_window_ms: float = 100.0
-    quiet_min_s: float = 0.25
-    land_turn_fraction: float = 0.5
-    lookahead_ms: float = 8.0
-    onset_fraction: float = 0.2
-    onset_max_ms: float = 40.0
-    refractory_min_s: float = 0.3
-    refractory_stride_fraction: float = 0.6
-    impact_window_ms: float = 60.0
-    to_start_min_ms: float = 50.0
-    to_start_contact_fraction: float = 0.35
-    stride_max_s: float = 2.5
-    quiet_dps: float = 10.0
-    midstance_skip_ms: float = 20.0
-    to_min_dps: float = 50.0
-    estimate_alpha: float = 0.3
-    gravity_tau_s: float = 0.5
-    covariance_tau_s: float = 5.0
-    to_end_stride_fraction: float = 0.85
-    swing_fraction: float = 0.3
-    contact_init_s: float = 0.25
-    to_end_init_s: float = 0.8
+
+def kernel_params(
+    q: DetectorConfig, fs: float, has_gyro: bool, axial_impact: bool, shoe: bool, acc_range_g: float
+) -> npt.NDArray[np.void]:
+    """The kernel's parameter record: settings converted to samples at ``fs`` Hz."""
+
+    def n(seconds: float) -> int:
+        return max(1, round(seconds * fs))
+
+    rec = K.new_params()
+    p = rec[0]
+    p["fs_hz"] = fs
+    p["hp"][:] = highpass_biquad(q.highpass_hz, fs)
+    p["has_gyro"] = has_gyro
+    p["axial_impact"] = axial_impact
+    p["shoe"] = shoe
+    p["acc_clip_g"] = acc_range_g * 0.999
+    p["axis_cov_alpha"] = 1.0 / (q.axis_tau_s * fs)
+    p["axis_every_n"] = n(q.axis_update_ms / 1000)
+    p["level_decay"] = math.exp(-1.0 / (q.level_tau_s * fs))
+    p["lobe_floor_dps"] = q.lobe_floor_dps
+    p["lobe_rel"] = q.lobe_rel
+    p["lobe_area_floor_deg"] = q.lobe_area_floor_deg
+    p["lobe_area_rel"] = q.lobe_area_rel
+    p["hysteresis_floor_dps"] = q.hysteresis_floor_dps
+    p["hysteresis_rel"] = q.hysteresis_rel
+    p["stance_quiet_floor_dps"] = q.stance_quiet_floor_dps
+    p["stance_quiet_rel"] = q.stance_quiet_rel
+    p["stance_quiet_n"] = n(q.stance_quiet_ms / 1000)
+    p["vote_decay"] = q.vote_decay
+    p["vote_decide"] = q.vote_decide
+    p["ic_pre_n"] = round(q.ic_pre_ms / 1000 * fs)
+    p["ic_post_n"] = n(q.ic_post_ms / 1000)
+    p["ic_rel"] = q.ic_rel
+    p["ic_floor_g"] = q.ic_floor_g
+    p["onset_fraction"] = q.onset_fraction
+    p["onset_max_n"] = n(q.onset_max_ms / 1000)
+    p["lookahead_n"] = n(q.lookahead_ms / 1000)
+    p["refractory_min_n"] = n(q.refractory_min_s)
+    p["refractory_stride_fraction"] = q.refractory_stride_fraction
+    p["stride_max_n"] = n(q.stride_max_s)
+    p["to_min_n"] = n(q.to_min_ms / 1000)
+    p["to_contact_fraction"] = q.to_contact_fraction
+    p["contact_init_n"] = n(q.contact_init_s)
+    p["estimate_alpha"] = q.estimate_alpha
+    p["midstance_skip_n"] = n(q.midstance_skip_ms / 1000)
+    p["impact_window_n"] = n(q.impact_window_ms / 1000)
+    p["still_dps"] = q.still_dps
+    p["still_min_n"] = n(q.still_min_s)
+    p["gravity_alpha"] = 1.0 / (q.gravity_tau_s * fs)
+    p["acc_threshold_g"] = q.acc_threshold_g
+    p["acc_threshold_rel"] = q.acc_threshold_rel
+    p["acc_level_decay"] = math.exp(-1.0 / (q.acc_level_tau_s * fs))
+    p["acc_start_lookahead_n"] = n(q.acc_start_lookahead_s)
+    p["acc_start_contacts"] = q.acc_start_contacts
+    return rec
 
 
 class StepDetector:
@@ -109,62 +132,21 @@ class StepDetector:
         acc_range_g: float = 16.0,
         params: DetectorParams | None = None,
     ) -> None:
-        if not 50.0 <= sampling_rate_hz <= 3200.0:
-            raise ValueError(f"sampling rate {sampling_rate_hz} Hz is outside 50-3200 Hz")
+        if not spec.ODR_MIN_HZ <= sampling_rate_hz <= spec.ODR_MAX_HZ:
+            raise ValueError(
+                f"sampling rate {sampling_rate_hz} Hz is outside "
+                f"{spec.ODR_MIN_HZ}-{spec.ODR_MAX_HZ} Hz"
+            )
         self.sampling_rate_hz = sampling_rate_hz
         self.acc_scale_g = acc_scale_g
         self.gyro_scale_dps = gyro_scale_dps
         self.has_gyro = has_gyro
         self.axial_impact = axial_impact
-        self.params = params or DetectorParams()
+        self.params = params or DetectorConfig()
         fs = sampling_rate_hz
-        q = self.params
-
-        def samples(seconds: float) -> float:
-            return float(max(1, round(seconds * fs)))
-
-        p = np.zeros(K.N_PARAMS)
-        p[K.P_FS] = fs
-        p[K.P_B0 : K.P_A2 + 1] = highpass_biquad(q.highpass_hz, fs)
-        p[K.P_THR_ABS] = q.threshold_g
-        # With a gyroscope the swing gate rejects toe-off and stance transients, so the
-        # impact threshold can let weak heel strikes through; without one the size of
-        # the transient relative to recent impacts is all there is to go by.
-        p[K.P_THR_REL] = q.threshold_rel_gyro if has_gyro else q.threshold_rel_acc_only
-        p[K.P_LOOKAHEAD] = samples(q.lookahead_ms / 1000)
-        p[K.P_ONSET_FRAC] = q.onset_fraction
-        p[K.P_ONSET_MAX] = samples(q.onset_max_ms / 1000)
-        p[K.P_REFR_MIN] = samples(q.refractory_min_s)
-        p[K.P_REFR_FRAC] = q.refractory_stride_fraction
-        p[K.P_IMPACT_WIN] = samples(q.impact_window_ms / 1000)
-        p[K.P_HAS_GYRO] = 1.0 if has_gyro else 0.0
-        p[K.P_AXIAL] = 1.0 if axial_impact else 0.0
-        p[K.P_TO_START_MIN] = samples(q.to_start_min_ms / 1000)
-        p[K.P_TO_START_FRAC] = q.to_start_contact_fraction
-        p[K.P_STRIDE_MAX] = samples(q.stride_max_s)
-        p[K.P_ACC_CLIP] = acc_range_g * 0.999
-        p[K.P_QUIET_DPS] = q.quiet_dps
-        p[K.P_MS_SKIP] = samples(q.midstance_skip_ms / 1000)
-        p[K.P_TO_MIN_DPS] = q.to_min_dps
-        p[K.P_EST_ALPHA] = q.estimate_alpha
-        p[K.P_GRAV_ALPHA] = 1.0 / (q.gravity_tau_s * fs)
-        p[K.P_COV_ALPHA] = 1.0 / (q.covariance_tau_s * fs)
-        p[K.P_TO_END_FRAC] = q.to_end_stride_fraction
-        p[K.P_SWING_FRAC] = q.swing_fraction
-        p[K.P_CONTACT_INIT] = samples(q.contact_init_s)
-        p[K.P_TO_END_INIT] = samples(q.to_end_init_s)
-        p[K.P_LEVEL_DECAY] = math.exp(-1.0 / (q.level_tau_s * fs))
-        p[K.P_LOOKAHEAD_START] = samples(q.start_lookahead_s)
-        p[K.P_START_CONTACTS] = q.start_contacts
-        p[K.P_ARM_DPS] = q.arm_dps
-        p[K.P_AXIS_EVERY] = samples(q.axis_update_ms / 1000)
-        p[K.P_PRE_WIN] = samples(q.pre_window_ms / 1000)
-        p[K.P_PRE_GAP] = round(q.pre_gap_ms / 1000 * fs)
-        p[K.P_VOTES] = q.axis_votes
-        p[K.P_POST_WIN] = samples(q.post_window_ms / 1000)
-        p[K.P_QUIET_MIN] = samples(q.quiet_min_s)
-        p[K.P_LAND_TURN] = q.land_turn_fraction
-        self._p = p
+        self._p = kernel_params(
+            self.params, fs, has_gyro, axial_impact, shoe=not axial_impact, acc_range_g=acc_range_g
+        )
         ring = 1 << math.ceil(math.log2(RING_SECONDS * fs))
         self._ring_acc = np.zeros((ring, 3))
         self._ring_gyr = np.zeros((ring, 3))
@@ -173,9 +155,10 @@ class StepDetector:
         self._st = K.new_state()
 
     @property
-    def state(self) -> npt.NDArray[np.float64]:
-        """The kernel state vector (read-only use: tests and diagnostics)."""
-        return self._st
+    def state(self) -> np.void:
+        """The kernel state record (read-only use: tests and diagnostics)."""
+        rec: np.void = self._st[0]
+        return rec
 
     def process(self, samples: npt.NDArray[np.int16], first_index: int) -> list[DetectorEvent]:
         """Feed ``samples`` (absolute index of the first: ``first_index``); new events.

@@ -267,7 +267,8 @@ class SensorStream:
                         t=t,
                         sensor=self.name,
                         side=self.side,
-                        contact_ms=(t - t_ref) * 1000.0,
+                        # a start from standing has no contact before its toe-off
+                        contact_ms=None if math.isnan(t_ref) else (t - t_ref) * 1000.0,
                         strike_angle_deg=None if math.isnan(angle) else angle,
                     )
                 )

@@ -1,81 +1,78 @@
 """Slow, obvious reference for ``sensorhub.dsp._kernels.process``.
 
-Plain Python over whole arrays: the signal is first turned into physical units and
-filtered in one pass, then the decisions are taken sample by sample with named
-variables and Python lists instead of a state vector and ring buffers.  It follows
-docs/signal-core.md; the tests require the kernel to give the same events.
+Written from the description in docs/signal-core.md, not from the kernel: the signal is
+first put in physical units, cut into stretches and high-pass filtered over whole arrays;
+then the stride logic runs sample by sample with named variables, Python lists for the
+histories (``statistics.median``) and small dataclasses for the rotation lobes and the
+contact window.  The tests require the kernel to give the same events.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from sensorhub.dsp import _kernels as K
-
-
-def _sq(v: np.ndarray) -> float:
-    return float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
-
-
-def _norm(v: np.ndarray) -> float:
-    return math.sqrt(_sq(v))
+from sensorhub.dsp import _layout as L
 
 
 @dataclass
-class _State:
-    valid_from: int = 0
-    cand: bool = False
-    cand_val: float = 0.0
-    cand_idx: int = 0
-    last_ic: float = -1.0
-    refr_until: float = 0.0
-    level: float = 0.0
-    stride_hist: list[float] = field(default_factory=list)
-    stride: float = 0.0
-    imp_pending: bool = False
-    imp_ic: float = 0.0
-    imp_end: float = 0.0
-    to_active: bool = False
-    to_start: float = 0.0
-    to_end: float = 0.0
-    to_best: float = -1e300
-    to_best_idx: int = -1
-    to_ic: float = 0.0
+class Lobe:
+    """An excursion of the sagittal rate on one side of zero."""
+
+    sign: int = 0
+    peak: float = 0.0
+    peak_at: int = 0
+    area_deg: float = 0.0
+    late_peak: float = 0.0  # the peak once a toe-off can be
+    late_at: int = -1
+
+
+@dataclass
+class Window:
+    """The initial-contact window around the end of a swing lobe."""
+
+    zc: int
+    start: int
+    end: int
+    largest: float = 0.0
+    cand_at: int = -1
+    cand: float = 0.0
+    decided: bool = False
+
+
+@dataclass
+class Person:
+    """What is known of the wearer and the sensor; kept across gaps."""
+
     axis: list[float] = field(default_factory=lambda: [1.0, 0.0, 0.0])
-    axis_ok: bool = False
-    votes: float = 0.0
     cov: list[float] = field(default_factory=lambda: [0.0] * 6)
-    grav: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    grav_n: float = 0.0
-    quiet_n: int = 0
+    peak_level: dict[int, float] = field(default_factory=lambda: {1: 0.0, -1: 0.0})
+    area_level: dict[int, float] = field(default_factory=lambda: {1: 0.0, -1: 0.0})
+    vote: float = 0.0
+    polarity: int = 0
+    window_maxima: list[float] = field(default_factory=list)
+    offsets: list[float] = field(default_factory=list)  # acc contact - swing end
+    strides: list[float] = field(default_factory=list)
+    stride: float = 0.0
     contact: float = 0.0
-    swing_peak: float = 0.0
-    swing_active: bool = False
-    swing_max: float = 0.0
-    n_ic: int = 0
-    post_at: float = -1.0
-    post_ic: float = 0.0
+    gravity: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    gravity_n: float = 0.0
+    acc_level: float = 0.0
+    refractory_until: float = 0.0
+
+    @property
+    def ic_level(self) -> float:
+        return statistics.median(self.window_maxima) if self.window_maxima else 0.0
 
 
-def detect(
-    blocks: list[tuple[int, np.ndarray]], acc_scale: float, gyro_scale: float, p: np.ndarray
-) -> list[tuple[float, ...]]:
-    """Events ``(kind, a, b, c, d, e, f, g)`` for consecutive blocks ``(first_index, raw)``."""
-    # --- whole signal in physical units, with the absolute index of every sample
-    idx = np.concatenate([np.arange(f, f + len(r)) for f, r in blocks])
-    raw = np.concatenate([r for _, r in blocks]).astype(float)
-    acc = raw[:, :3] * acc_scale
-    has_gyro = p[K.P_HAS_GYRO] > 0 and raw.shape[1] >= 6
-    gyr = raw[:, 3:6] * gyro_scale if has_gyro else np.zeros_like(acc)
-    # stretches: a new one wherever the index jumps
-    starts = {0} | {k for k in range(1, len(idx)) if idx[k] != idx[k - 1] + 1}
-
-    # --- high-pass envelope, restarted (primed) at every stretch
-    b0, b1, b2, a1, a2 = (p[K.P_B0], p[K.P_B1], p[K.P_B2], p[K.P_A1], p[K.P_A2])
-    hp = np.zeros_like(acc)
+def _envelope(acc: np.ndarray, starts: set[int], hp: Any) -> list[float]:
+    """|high-passed acceleration|, the filter primed afresh at every stretch start."""
+    b0, b1, b2, a1, a2 = (float(v) for v in hp)
+    out = np.zeros_like(acc)
     for c in range(3):
         x1 = x2 = y1 = y2 = 0.0
         for k in range(len(acc)):
@@ -86,214 +83,327 @@ def detect(
             y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
             x2, x1 = x1, x
             y2, y1 = y1, y
-            hp[k, c] = y
-    env = [
-        math.sqrt(hp[k, 0] * hp[k, 0] + hp[k, 1] * hp[k, 1] + hp[k, 2] * hp[k, 2])
-        for k in range(len(acc))
-    ]
+            out[k, c] = y
+    return [math.sqrt(out[k, 0] ** 2 + out[k, 1] ** 2 + out[k, 2] ** 2) for k in range(len(acc))]
 
-    pos = {int(i): k for k, i in enumerate(idx)}  # absolute index -> row
 
-    def pitch(i: int, s: _State) -> float:
-        g = gyr[pos[i]]
-        return float(g[0] * s.axis[0] + g[1] * s.axis[1] + g[2] * s.axis[2])
+def _principal_axis(cov: list[float], start: list[float]) -> list[float]:
+    c = cov
+    v = list(start)
+    for _ in range(4):
+        n = [
+            c[0] * v[0] + c[1] * v[1] + c[2] * v[2],
+            c[1] * v[0] + c[3] * v[1] + c[4] * v[2],
+            c[2] * v[0] + c[4] * v[1] + c[5] * v[2],
+        ]
+        norm = math.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        if norm <= 0:
+            return start
+        v = [x / norm for x in n]
+    return v
 
-    s = _State()
+
+def detect(
+    blocks: list[tuple[int, np.ndarray]], acc_scale: float, gyro_scale: float, params: np.ndarray
+) -> list[tuple[float, ...]]:
+    """Events ``(kind, a, b, c, d, e, f, g)`` for consecutive blocks ``(first_index, raw)``."""
+    q = params[0]
+    idx = np.concatenate([np.arange(f, f + len(r)) for f, r in blocks])
+    raw = np.concatenate([r for _, r in blocks]).astype(float)
+    acc = raw[:, :3] * acc_scale
+    has_gyro = q["has_gyro"] > 0 and raw.shape[1] >= 6
+    gyr = raw[:, 3:6] * gyro_scale if has_gyro else np.zeros_like(acc)
+    starts = {0} | {k for k in range(1, len(idx)) if idx[k] != idx[k - 1] + 1}
+    env = _envelope(acc, starts, q["hp"])
+    row = {int(i): k for k, i in enumerate(idx)}  # absolute index -> row
+    fs = float(q["fs_hz"])
+
+    me = Person()
     events: list[tuple[float, ...]] = []
 
     def emit(*values: float) -> None:
-        events.append(tuple(float(v) for v in values) + (0.0,) * (8 - len(values)))
+        events.append(tuple(float(v) for v in values) + (0.0,) * (L.N_COLS - len(values)))
 
-    def vote(forward: bool) -> None:
-        s.votes += 1.0 if forward else -1.0
-        if s.votes < 0:
-            s.axis = [-a for a in s.axis]
-            s.votes = -s.votes
-        if s.votes >= p[K.P_VOTES]:
-            s.axis_ok = True
+    def e_at(i: int) -> float:
+        return float(env[row[i]])
+
+    def rate_at(i: int) -> float:
+        g = gyr[row[i]]
+        a = me.axis
+        return float(g[0] * a[0] + g[1] * a[1] + g[2] * a[2])
+
+    # per stretch (reset at every gap)
+    stretch_from = 0
+    still_run = 0
+    impact: tuple[float, float] | None = None  # (contact, window end)
+    lobe = Lobe()
+    last_same = 0
+    quiet_run = 0
+    after_quiet = False
+    window: Window | None = None
+    prev_ic = -1.0
+    last_ic = -1.0
+    to_free = False
+    to_best = (0.0, -1)  # (rate, index)
+    acc_cand: tuple[int, float] | None = None
+    contacts = 0
 
     def finish_impact() -> None:
-        ic, end = s.imp_ic, int(s.imp_end)
-        start = max(math.floor(ic), s.valid_from)
-        axial = p[K.P_AXIAL] > 0 and s.grav_n > 0.5 * p[K.P_FS]
-        norm = math.sqrt(sum(g * g for g in s.grav)) if axial else 1.0
-        u = [g / norm for g in s.grav]
+        nonlocal impact
+        assert impact is not None
+        ic, end = impact
+        first = max(math.floor(ic), stretch_from)
+        axial = q["axial_impact"] > 0 and me.gravity_n > 0.5 * fs
+        if axial:
+            norm = math.sqrt(sum(g * g for g in me.gravity))
+            u = [g / norm for g in me.gravity]
         values = []
         clipped = False
-        for i in range(start, end + 1):
-            a = acc[pos[i]]
-            v = (a[0] * u[0] + a[1] * u[1] + a[2] * u[2]) if axial else _norm(a)
+        for i in range(first, int(end) + 1):
+            a = acc[row[i]]
+            v = (a[0] * u[0] + a[1] * u[1] + a[2] * u[2]) if axial else math.sqrt(a @ a)
             values.append((v, i))
-            clipped |= bool(np.any(np.abs(a) >= p[K.P_ACC_CLIP]))
-        best, best_i = values[0]
-        for v, i in values:
-            if v > best:
-                best, best_i = v, i
-        rise = (best_i - ic) / p[K.P_FS]
+            clipped |= bool(np.any(np.abs(a) >= q["acc_clip_g"]))
+        best, best_i = max(values, key=lambda x: (x[0], -x[1]))
+        rise = (best_i - ic) / fs
         rate = (best - values[0][0]) / rise if rise > 0 else 0.0
-        s.imp_pending = False
-        emit(K.EV_IMPACT, best_i, ic, best, rate, 1.0 if clipped else 0.0, 1.0 if axial else 0.0)
-
-    def finish_toe_off(now: int) -> None:
-        s.to_active = False
-        bi = s.to_best_idx
-        if bi < 0 or s.to_best < p[K.P_TO_MIN_DPS]:
-            return
-        to = float(bi)
-        if bi - 1 >= s.valid_from and bi + 1 <= now:
-            y0, y1, y2 = -pitch(bi - 1, s), -pitch(bi, s), -pitch(bi + 1, s)
-            den = y0 - 2.0 * y1 + y2
-            if den < 0:
-                off = 0.5 * (y0 - y2) / den
-                if -0.5 <= off <= 0.5:
-                    to = bi + off
-        ic = s.to_ic
-        contact = to - ic
-        s.contact = (
-            contact if s.contact <= 0 else s.contact + p[K.P_EST_ALPHA] * (contact - s.contact)
-        )
-        angle, ms = math.nan, -1.0
-        if p[K.P_AXIAL] == 0:
-            k0 = math.floor(ic)
-            mags = [(_sq(gyr[pos[k]]), k) for k in range(k0 + int(p[K.P_MS_SKIP]), bi)]
-            if mags:
-                best = min(m for m, _ in mags)
-                ms = float(next(k for m, k in mags if m == best))
-            if ms >= 0 and k0 >= s.valid_from:
-                frac = ic - k0
-                r0, r1 = pitch(k0, s), pitch(k0 + 1, s)
-                total = 0.5 * ((r0 + frac * (r1 - r0)) + r1) * (1.0 - frac)
-                for k in range(k0 + 1, int(ms)):
-                    total += 0.5 * (pitch(k, s) + pitch(k + 1, s))
-                angle = -total / p[K.P_FS]
-        s.swing_active, s.swing_max = True, 0.0
-        emit(K.EV_TO, to, ic, angle, ms, s.to_best)
+        impact = None
+        emit(L.EV_IMPACT, best_i, ic, best, rate, float(clipped), float(axial))
 
     def add_stride(stride: float) -> None:
-        est = s.stride
+        est = me.stride
         if est > 0 and not 0.75 * est <= stride <= 1.5 * est:
-            nudged = est * 1.08 if stride > est else est / 1.08
-            s.stride_hist = [nudged]
-            s.stride = nudged
+            me.stride = est * 1.08 if stride > est else est / 1.08
+            me.strides = [me.stride]
             return
-        s.stride_hist = ([*s.stride_hist, stride])[-K.N_HIST :]
-        vals = sorted(s.stride_hist)
-        n = len(vals)
-        s.stride = vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
+        me.strides = ([*me.strides, stride])[-L.N_STRIDES :]
+        me.stride = statistics.median(me.strides)
 
-    for k, i in enumerate(int(x) for x in idx):
-        if k in starts:  # a gap (or the start): forget the stretch
-            s.valid_from = i
-            s.cand = s.imp_pending = s.to_active = s.swing_active = False
-            s.n_ic = 0
-            s.post_at = -1.0
-        a, g, e = acc[k], gyr[k], env[k]
-        if has_gyro:
-            if i % int(p[K.P_AXIS_EVERY]) == 0:
-                cv = s.cov
-                v = list(s.axis)
-                for _ in range(4):
-                    nv = [
-                        cv[0] * v[0] + cv[1] * v[1] + cv[2] * v[2],
-                        cv[1] * v[0] + cv[3] * v[1] + cv[4] * v[2],
-                        cv[2] * v[0] + cv[4] * v[1] + cv[5] * v[2],
-                    ]
-                    norm = math.sqrt(sum(x * x for x in nv))
-                    if norm <= 0:
-                        break
-                    v = [x / norm for x in nv]
-                else:
-                    s.axis = v
-            al = p[K.P_COV_ALPHA]
-            prods = [g[0] * g[0], g[0] * g[1], g[0] * g[2], g[1] * g[1], g[1] * g[2], g[2] * g[2]]
-            s.cov = [c + al * (q - c) for c, q in zip(s.cov, prods, strict=True)]
-        s.level *= p[K.P_LEVEL_DECAY]
-        quiet = p[K.P_QUIET_DPS]
-        still = 0.9025 < _sq(a) < 1.1025 and e < 0.05 and _sq(g) < quiet * quiet
-        s.quiet_n = s.quiet_n + 1 if still else 0
-        if s.quiet_n >= p[K.P_QUIET_MIN]:
-            s.grav = [gv + p[K.P_GRAV_ALPHA] * (av - gv) for gv, av in zip(s.grav, a, strict=True)]
-            s.grav_n += 1.0
-
-        if s.post_at >= 0 and i >= s.post_at:
-            k0 = math.ceil(s.post_ic)
-            total = sum(pitch(q, s) for q in range(k0, i + 1))
-            if abs(total) / (i + 1 - k0) >= 0.25 * p[K.P_ARM_DPS]:
-                vote(total < 0)
-            s.post_at = -1.0
-
-        if s.imp_pending and i >= s.imp_end:
-            finish_impact()
-
-        if s.to_active:
-            r = pitch(i, s)
-            if i >= s.to_start and -r > s.to_best:
-                s.to_best, s.to_best_idx = -r, i
-            if i >= s.to_end or (
-                s.to_best_idx >= 0 and s.swing_peak > 0 and r > p[K.P_SWING_FRAC] * s.swing_peak
-            ):
-                finish_toe_off(i)
-        elif s.swing_active:
-            s.swing_max = max(s.swing_max, pitch(i, s))
-
-        thr = max(p[K.P_THR_ABS], p[K.P_THR_REL] * s.level)
-        if i >= s.refr_until and e > thr and (not s.cand or e > s.cand_val):
-            s.cand, s.cand_val, s.cand_idx = True, e, i
-        wait = p[K.P_LOOKAHEAD] if s.n_ic >= p[K.P_START_CONTACTS] else p[K.P_LOOKAHEAD_START]
-        if not (s.cand and i - s.cand_idx >= wait):
-            continue
-        s.cand = False
-        ip, pv = s.cand_idx, s.cand_val
-        lo = max(s.valid_from, ip - int(p[K.P_ONSET_MAX]))
-        level = p[K.P_ONSET_FRAC] * pv
-        first = next((q for q in range(lo, ip) if env[pos[q]] >= level), ip)
-        ic = float(first)
-        if first > lo:
-            e0, e1 = env[pos[first - 1]], env[pos[first]]
-            if e1 > e0:
-                ic = first - 1 + (level - e0) / (e1 - e0)
-        if has_gyro and p[K.P_AXIAL] == 0:
-            k1 = int(ic) - max(1, int(p[K.P_PRE_GAP]))
-            k0 = max(s.valid_from, int(ic) - int(p[K.P_PRE_WIN]))
-            swing = 0.0
-            for q in range(k0, k1 + 1):
-                if abs(pitch(q, s)) > abs(swing):
-                    swing = pitch(q, s)
-            if s.axis_ok and swing < p[K.P_ARM_DPS]:
-                continue
-            if s.swing_peak > 0 and abs(pitch(int(ic), s)) > p[K.P_LAND_TURN] * s.swing_peak:
-                continue
-            if pv >= 0.5 * s.level and abs(swing) >= p[K.P_ARM_DPS]:
-                vote(swing > 0)
-        s.n_ic += 1
-        if s.to_active:
-            finish_toe_off(i)
-        if s.imp_pending:
-            finish_impact()
+    def contact(ic: float, peak: float, size: float) -> None:
+        nonlocal prev_ic, contacts, impact
         stride = -1.0
-        if s.last_ic >= s.valid_from and 0 < ic - s.last_ic <= p[K.P_STRIDE_MAX]:
-            stride = ic - s.last_ic
+        if prev_ic >= stretch_from and 0 < ic - prev_ic <= q["stride_max_n"]:
+            stride = ic - prev_ic
             add_stride(stride)
-        if has_gyro:
-            if s.swing_active and s.swing_max > 0:
-                s.swing_peak = (
-                    s.swing_max
-                    if s.swing_peak <= 0
-                    else s.swing_peak + p[K.P_EST_ALPHA] * (s.swing_max - s.swing_peak)
+        prev_ic = ic
+        contacts += 1
+        emit(L.EV_IC, ic, peak, size, stride)
+        impact = (ic, math.floor(ic) + q["impact_window_n"])
+
+    def onset(peak_at: int, size: float, limit: int) -> float:
+        """Where the envelope first reaches onset_fraction x the peak (interpolated)."""
+        level = float(q["onset_fraction"]) * size
+        k = next((kk for kk in range(limit, peak_at) if e_at(kk) >= level), peak_at)
+        if k > limit and e_at(k) > e_at(k - 1):
+            return k - 1 + (level - e_at(k - 1)) / (e_at(k) - e_at(k - 1))
+        return float(k)
+
+    def decide(w: Window, peak_at: int, size: float) -> None:
+        nonlocal last_ic, to_best, to_free
+        if impact is not None:
+            finish_impact()
+        if peak_at >= 0:
+            limit = max(stretch_from, w.start - q["onset_max_n"], peak_at - q["onset_max_n"])
+            ic = onset(peak_at, size, limit)
+            me.offsets = ([*me.offsets, ic - w.zc])[-L.N_OFFSETS :]
+            contact(ic, float(peak_at), size)
+        else:  # no impact: the end of the swing plus the usual offset
+            off = statistics.median(me.offsets) if me.offsets else 0.0
+            ic = max(w.zc + off, float(stretch_from))
+            contact(ic, ic, 0.0)
+        last_ic = prev_ic
+        to_best = (0.0, -1)
+        to_free = False
+        w.decided = True
+
+    def window_sample(i: int, e: float, opening: bool) -> None:
+        nonlocal window
+        w = window
+        if w is None:
+            return
+        w.largest = max(w.largest, e)
+        level = me.ic_level
+        if level == 0:
+            if w.cand_at < 0 or e > w.cand:
+                w.cand_at, w.cand = i, e
+        elif e > max(q["ic_floor_g"], q["ic_rel"] * level) and (
+            w.cand_at < 0 or (e > w.cand and i - w.cand_at < q["lookahead_n"])
+        ):
+            w.cand_at, w.cand = i, e
+        if not w.decided and level > 0 and w.cand_at >= 0 and i - w.cand_at >= q["lookahead_n"]:
+            decide(w, w.cand_at, w.cand)
+        if not opening and i >= w.end:
+            me.window_maxima = ([*me.window_maxima, w.largest])[-L.N_LEVELS :]
+            if not w.decided:
+                decide(w, w.cand_at, w.cand)
+            window = None
+
+    def toe_off() -> None:
+        nonlocal last_ic, to_free, to_best
+        best, bi = to_best
+        if (last_ic < 0 and not to_free) or bi < 0 or best < q["lobe_floor_dps"]:
+            last_ic, to_free, to_best = -1.0, False, (0.0, -1)
+            return
+        t = float(bi)
+        if bi - 1 >= stretch_from and bi + 1 <= idx_now:
+            y0, y1, y2 = (-me.polarity * rate_at(k) for k in (bi - 1, bi, bi + 1))
+            den = y0 - 2.0 * y1 + y2
+            if den < 0 and -0.5 <= 0.5 * (y0 - y2) / den <= 0.5:
+                t = bi + 0.5 * (y0 - y2) / den
+        angle, mid = math.nan, -1.0
+        if last_ic >= 0:
+            c = t - last_ic
+            me.contact = (
+                c if me.contact <= 0 else me.contact + q["estimate_alpha"] * (c - me.contact)
+            )
+            if q["axial_impact"] == 0:
+                angle, mid = strike_angle(last_ic, bi)
+        emit(L.EV_TO, t, last_ic if last_ic >= 0 else math.nan, angle, mid, best)
+        last_ic, to_free, to_best = -1.0, False, (0.0, -1)
+
+    def strike_angle(ic: float, to_i: int) -> tuple[float, float]:
+        k0 = math.floor(ic)
+        if k0 < stretch_from or k0 + 1 >= to_i:
+            return math.nan, -1.0
+        span = range(k0 + q["midstance_skip_n"], to_i)
+        if not len(span):
+            return math.nan, -1.0
+        mid = min(span, key=lambda k: (float(gyr[row[k]] @ gyr[row[k]]), k))
+        w = [me.polarity * rate_at(k) for k in range(k0, mid + 1)]
+        frac = ic - k0
+        total = 0.5 * (w[0] + frac * (w[1] - w[0]) + w[1]) * (1.0 - frac)
+        for k in range(1, len(w) - 1):
+            total += 0.5 * (w[k] + w[k + 1])
+        return -total / fs, float(mid)
+
+    def lobe_ended(i: int) -> None:
+        nonlocal after_quiet, last_ic, to_free, to_best, window
+        s = lobe.sign
+        level = max(me.peak_level.values())
+        if lobe.peak < max(q["lobe_floor_dps"], q["lobe_rel"] * level):
+            return
+        if lobe.area_deg < max(q["lobe_area_floor_deg"], q["lobe_area_rel"] * me.area_level[s]):
+            return
+        me.peak_level[s] = max(me.peak_level[s], lobe.peak)
+        me.area_level[s] = max(me.area_level[s], lobe.area_deg)
+        if after_quiet:  # the first large lobe after a still stance is the push-off
+            me.vote = q["vote_decay"] * me.vote - s
+            after_quiet = False
+        if abs(me.vote) >= q["vote_decide"]:
+            me.polarity = 1 if me.vote > 0 else -1
+        elif q["shoe"] == 0:  # shin: the swing lobes are the larger ones
+            me.polarity = 1 if me.peak_level[1] >= me.peak_level[-1] else -1
+        if me.polarity == 0:
+            return
+        if s == -me.polarity:  # a push-off lobe: toe-off candidate
+            if last_ic >= 0 and lobe.peak_at - last_ic > q["stride_max_n"]:
+                last_ic, to_free = -1.0, True
+            if (last_ic >= 0 or to_free) and lobe.late_peak > to_best[0]:
+                to_best = (lobe.late_peak, lobe.late_at)
+            return
+        if window is not None:
+            return
+        refractory = float(q["refractory_min_n"])
+        if me.stride > 0:
+            refractory = max(refractory, q["refractory_stride_fraction"] * me.stride)
+        if prev_ic >= 0 and i - prev_ic < refractory:
+            return
+        toe_off()
+        zc = last_same + 1
+        window = Window(zc, max(stretch_from, zc - q["ic_pre_n"]), zc + q["ic_post_n"])
+        for k in range(window.start, i):
+            window_sample(k, e_at(k), True)
+
+    idx_now = -1
+    for k in range(len(idx)):
+        i = int(idx[k])
+        if k in starts:  # a new stretch: forget what needs an unbroken stream
+            stretch_from = i
+            impact = None
+            lobe = Lobe()
+            last_same = i
+            quiet_run = 0
+            after_quiet = False
+            window = None
+            prev_ic = last_ic = -1.0
+            to_free = False
+            to_best = (0.0, -1)
+            acc_cand = None
+            contacts = 0
+        idx_now = i
+        a, g, e = acc[k], gyr[k], env[k]
+        g2 = float(g @ g)
+        if 0.9025 < float(a @ a) < 1.1025 and e < 0.05 and g2 < q["still_dps"] ** 2:
+            still_run += 1
+        else:
+            still_run = 0
+        if still_run >= q["still_min_n"]:
+            me.gravity = [
+                x + q["gravity_alpha"] * (float(ai) - x)
+                for x, ai in zip(me.gravity, a, strict=False)
+            ]
+            me.gravity_n += 1.0
+        if impact is not None and i >= impact[1]:
+            finish_impact()
+        if not has_gyro:
+            me.acc_level *= q["acc_level_decay"]
+            thr = max(q["acc_threshold_g"], q["acc_threshold_rel"] * me.acc_level)
+            if i >= me.refractory_until and e > thr and (acc_cand is None or e > acc_cand[1]):
+                acc_cand = (i, e)
+            wait = (
+                q["lookahead_n"]
+                if contacts >= q["acc_start_contacts"]
+                else q["acc_start_lookahead_n"]
+            )
+            if acc_cand is not None and i - acc_cand[0] >= wait:
+                peak_at, size = acc_cand
+                acc_cand = None
+                ic = onset(peak_at, size, max(stretch_from, peak_at - q["onset_max_n"]))
+                if impact is not None:
+                    finish_impact()
+                contact(ic, float(peak_at), size)
+                me.acc_level = max(me.acc_level, size)
+                me.refractory_until = peak_at + max(
+                    q["refractory_min_n"], q["refractory_stride_fraction"] * me.stride
                 )
-            s.swing_active = False
-        s.level = max(s.level, pv)
-        s.refr_until = ip + max(p[K.P_REFR_MIN], p[K.P_REFR_FRAC] * s.stride)
-        emit(K.EV_IC, ic, ip, pv, stride)
-        s.imp_pending, s.imp_ic = True, ic
-        s.imp_end = math.floor(ic) + p[K.P_IMPACT_WIN]
-        if has_gyro and p[K.P_AXIAL] > 0:
-            s.post_at, s.post_ic = math.floor(ic) + p[K.P_POST_WIN], ic
-        if has_gyro and s.axis_ok:
-            contact = s.contact if s.contact > 0 else p[K.P_CONTACT_INIT]
-            s.to_active, s.to_ic = True, ic
-            s.to_start = ic + max(p[K.P_TO_START_MIN], p[K.P_TO_START_FRAC] * contact)
-            s.to_end = ic + (p[K.P_TO_END_FRAC] * s.stride if s.stride > 0 else p[K.P_TO_END_INIT])
-            s.to_best, s.to_best_idx = -1e300, -1
-        s.last_ic = ic
+            continue
+        # --- the gyroscope path
+        if i % q["axis_every_n"] == 0:
+            me.axis = _principal_axis(me.cov, me.axis)
+        al = q["axis_cov_alpha"]
+        products = [g[0] * g[0], g[0] * g[1], g[0] * g[2], g[1] * g[1], g[1] * g[2], g[2] * g[2]]
+        me.cov = [c + al * (float(x) - c) for c, x in zip(me.cov, products, strict=False)]
+        r = rate_at(i)
+        for s in (1, -1):
+            me.peak_level[s] *= q["level_decay"]
+            me.area_level[s] *= q["level_decay"]
+        level = max(me.peak_level.values())
+        if math.sqrt(g2) < max(q["stance_quiet_floor_dps"], q["stance_quiet_rel"] * level):
+            quiet_run += 1
+            if quiet_run >= q["stance_quiet_n"]:
+                after_quiet = True
+                if last_ic < 0:
+                    to_free = True
+        else:
+            quiet_run = 0
+        hysteresis = max(q["hysteresis_floor_dps"], q["hysteresis_rel"] * level)
+        sign = lobe.sign or (1 if r >= 0 else -1)
+        if lobe.sign and lobe.sign * r < -hysteresis:
+            sign = -lobe.sign
+        if r * lobe.sign > 0:
+            last_same = i
+        window_sample(i, e, False)
+        if lobe.sign == 0:
+            lobe.sign = sign
+        if sign != lobe.sign:
+            lobe_ended(i)
+            lobe = Lobe(sign=sign)
+        if r * lobe.sign > 0:
+            lobe.area_deg += abs(r) / fs
+        if abs(r) > lobe.peak:
+            lobe.peak, lobe.peak_at = abs(r), i
+        if abs(r) > lobe.late_peak and r * lobe.sign > 0:
+            c = me.contact if me.contact > 0 else q["contact_init_n"]
+            if last_ic < 0 or i >= last_ic + max(q["to_min_n"], q["to_contact_fraction"] * c):
+                lobe.late_peak, lobe.late_at = abs(r), i
     return events

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,6 +228,24 @@ def test_kernel_cache_is_used_by_a_second_start(tmp_path: object) -> None:
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     hits, misses = (int(x) for x in out.stdout.split())
     assert hits >= 1 and misses == 0
+
+
+def test_stale_kernel_cache_is_dropped(tmp_path: Path) -> None:
+    """numba checks only a cached function's own file: a compiled ``_stream`` would keep an
+    old ``_kernels.process``.  Cache files built from other kernel sources are dropped."""
+    cache = tmp_path / "cache" / "sensorhub" / "dsp"
+    cache.mkdir(parents=True)
+    stale = cache / "_stream.feed_packets-1.py311.nbi"
+    stale.write_bytes(b"old")
+    (cache / "kernel-sources.sha256").write_text("another version")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", "import sensorhub.dsp"], check=True, env=env)
+    assert not stale.exists()
+    stamp = (cache / "kernel-sources.sha256").read_text()
+    assert len(stamp) == 64
+    stale.write_bytes(b"current")  # built from these sources: kept
+    subprocess.run([sys.executable, "-c", "import sensorhub.dsp"], check=True, env=env)
+    assert stale.exists()
 
 
 def test_sampling_rate_bounds() -> None:

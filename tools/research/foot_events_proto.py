@@ -57,6 +57,8 @@ class P:
     contact_init_s = 0.25
     gyro_ic = False
     ic_pre_s = 0.03
+    area_floor_deg = 5.0
+    area_rel = 0.35
     refr_min_s = 0.3
     refr_frac = 0.6
     stride_max_s = 2.5
@@ -81,6 +83,7 @@ class Detector:
         self.every = max(1, round(p.axis_every_s * fs))
         self.decay = math.exp(-1 / (p.level_tau_s * fs))
         self.lvl = {1: 0.0, -1: 0.0}
+        self.area_lvl = {1: 0.0, -1: 0.0}
         self.vote = 0.0
         self.pol = 0.0
         self.ic_lvl = 0.0
@@ -99,6 +102,9 @@ class Detector:
         self.filt = None
         self.lobe_sign = 0
         self.lobe_peak = 0.0
+        self.lobe_area = 0.0
+        self.late_pk = 0.0
+        self.late_i = -1
         self.lobe_peak_i = 0
         self.lobe_used = False
         self.quiet_n = 0
@@ -149,6 +155,7 @@ class Detector:
         self.r.append(r)
         for s in (1, -1):
             self.lvl[s] *= self.decay
+            self.area_lvl[s] *= self.decay
         lvl = max(self.lvl[1], self.lvl[-1])
         max(p.lobe_floor_dps, p.lobe_rel * lvl)
         # quiet (stance)
@@ -174,10 +181,22 @@ class Detector:
             self._lobe_end(i)
             self.lobe_sign = sgn
             self.lobe_peak = 0.0
+            self.lobe_area = 0.0
+            self.late_pk = 0.0
+            self.late_i = -1
             self.lobe_used = False
+        if r * self.lobe_sign > 0:
+            self.lobe_area += abs(r) / self.fs
         if abs(r) > self.lobe_peak:
             self.lobe_peak = abs(r)
             self.lobe_peak_i = i
+        if abs(r) > self.late_pk and r * self.lobe_sign > 0:
+            c = self.contact or p.contact_init_s * self.fs
+            if self.last_ic is None or i >= self.last_ic + max(
+                p.to_min_s * self.fs, p.to_contact_frac * c
+            ):
+                self.late_pk = abs(r)
+                self.late_i = i
         # TO tracking: push-off polarity extreme after IC
         if self.quiet_n >= p.quiet_min_s * self.fs and self.last_ic is None:
             self.to_free = (
@@ -191,26 +210,29 @@ class Detector:
         lvl = max(self.lvl[1], self.lvl[-1])
         if pk < max(p.lobe_floor_dps, p.lobe_rel * lvl):
             return
+        area = self.lobe_area
+        if area < max(p.area_floor_deg, p.area_rel * self.area_lvl[s]):
+            return
         self.lvl[s] = max(self.lvl[s], pk)
+        self.area_lvl[s] = max(self.area_lvl[s], area)
         self._vote_and_pol(s)
-        if s == -self.pol and (self.last_ic is not None or self.to_free) and pk > self.to_best:
-            c = self.contact or p.contact_init_s * self.fs
-            if self.last_ic is None or self.lobe_peak_i >= self.last_ic + max(
-                p.to_min_s * self.fs, p.to_contact_frac * c
-            ):
-                self.to_best = pk
-                self.to_best_i = self.lobe_peak_i
+        if (
+            s == -self.pol
+            and (self.last_ic is not None or self.to_free)
+            and self.late_pk > self.to_best
+        ):
+            self.to_best = self.late_pk
+            self.to_best_i = self.late_i
         self._open_window(i, s)
 
     def _vote_and_pol(self, s):
         p = self.p
-        if self.mount == "shoe":
-            if self.after_quiet:
-                self.vote = p.vote_decay * self.vote - s
-                self.after_quiet = False
-            if abs(self.vote) >= p.vote_decide:
-                self.pol = 1 if self.vote > 0 else -1
-        else:
+        if self.after_quiet:
+            self.vote = p.vote_decay * self.vote - s
+            self.after_quiet = False
+        if abs(self.vote) >= p.vote_decide:
+            self.pol = 1 if self.vote > 0 else -1
+        elif self.mount != "shoe":
             self.pol = 1 if self.lvl[1] >= self.lvl[-1] else -1
 
     def _open_window(self, i, s):
