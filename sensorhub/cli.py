@@ -155,6 +155,13 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only compare within the time span the truth covers",
     )
+    ev.add_argument(
+        "--coverage",
+        type=Path,
+        metavar="TRIAL.json",
+        help="per side the windows in which every event is annotated (coverage_s): "
+        "detections outside them are not counted as extra",
+    )
     ev.add_argument("--json", action="store_true")
 
     imp = sub.add_parser("import-csv", help="convert a CSV recording into a session file")
@@ -721,17 +728,18 @@ def _time_origin(reader: Any, which: str) -> float:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sensorhub.evaluation import evaluate, read_events, read_truth
+    from sensorhub.evaluation import evaluate, read_coverage, read_events, read_truth
 
     truth = read_truth(args.truth)
     events = read_events(args.events)
+    coverage = read_coverage(args.coverage) if args.coverage is not None else None
     span = None
     if args.truth_span and truth:
         span = (
             min(r.t_s for r in truth) - args.tolerance_ms / 1000,
             max(r.t_s for r in truth) + args.tolerance_ms / 1000,
         )
-    report = evaluate(events, truth, args.tolerance_ms, args.window_s, span)
+    report = evaluate(events, truth, args.tolerance_ms, args.window_s, span, coverage=coverage)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -750,6 +758,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(
             f"{label:16} matched {r['matched']}/{r['truth']}, missed {r['missed']}, "
             f"extra {r['extra']}; recall {recall}, precision {precision}{timing}"
+        )
+        for side, p in r["per_side"].items():
+            if len(r["per_side"]) > 1:
+                print(
+                    f"{'':16} {side}: matched {p['matched']}/{p['truth']}, recall "
+                    f"{_pct(p['recall'])}, precision {_pct(p['precision'])}"
+                )
+        d = r.get("debiased")
+        if d and d.get("median_abs_ms") is not None:
+            print(
+                f"{'':16} without the bias ({d['bias_ms']:+.1f} ms): recall "
+                f"{_pct(d['recall'])}, precision {_pct(d['precision'])}, median |e| "
+                f"{d['median_abs_ms']:.1f} ms, p95 {d['p95_abs_ms']:.1f} ms"
+            )
+    ct = report.get("contact_time", {})
+    if ct.get("compared"):
+        print(
+            f"{'contact time':16} {ct['compared']} strides: median error "
+            f"{ct['median_error_ms']:+.1f} ms, {ct['median_error_debiased_ms']:+.1f} ms without "
+            f"the biases (p95 |e| {ct['p95_abs_error_debiased_ms']:.1f} ms)"
         )
     if "impact_value" in report:
         v = report["impact_value"]
@@ -771,6 +799,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{c['windows_without_steps']} without steps"
         )
     return 0
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f} %"
 
 
 COMMANDS = {

@@ -126,6 +126,117 @@ def _stats(errors_ms: list[float]) -> dict[str, float | None]:
     }
 
 
+Coverage = dict[str, list[tuple[float, float]]]
+
+#: Detections within this of a reference event set the bias that ``debiased`` removes.
+BIAS_SEARCH_MS = 100.0
+
+
+def read_coverage(path: str | Path) -> Coverage:
+    """Per side, the windows in which every event is annotated (``trial.json``'s
+    ``coverage_s``: ``{"left": [[t0, t1], ...], ...}``, or that object alone)."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SensorhubError(f"{path}: no such file", "check the path") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SensorhubError(f"{path} is not a JSON file ({exc})") from None
+    cov = data.get("coverage_s", data) if isinstance(data, dict) else None
+    try:
+        assert isinstance(cov, dict)
+        return {str(side): [(float(a), float(b)) for a, b in wins] for side, wins in cov.items()}
+    except (AssertionError, TypeError, ValueError):
+        raise SensorhubError(
+            f"{path}: no coverage windows",
+            'write {"coverage_s": {"left": [[t0, t1], ...], "right": [...]}}',
+        ) from None
+
+
+def _inside(t: float, windows: list[tuple[float, float]] | None) -> bool:
+    return windows is None or any(a <= t <= b for a, b in windows)
+
+
+def _debiased(
+    truth: dict[str, list[float]],
+    found: dict[str, list[float]],
+    coverage: Coverage | None,
+    tol: float,
+) -> dict[str, Any]:
+    """Recall, precision and spread after removing the median signed error (the bias from
+    matches within ``BIAS_SEARCH_MS``): what a reference that marks the event at another
+    point of the same movement (e.g. 30 ms earlier) would agree with."""
+    wide = BIAS_SEARCH_MS / 1000.0
+    raw = [
+        f[j] - t[i]
+        for side, t in truth.items()
+        for f in [found.get(side, [])]
+        for i, j in match(t, f, wide)
+    ]
+    bias = float(np.median(raw)) if raw else 0.0
+    n_truth = n_match = n_extra = 0
+    errors: list[float] = []
+    for side, t in truth.items():
+        f = [x - bias for x in found.get(side, [])]
+        pairs = match(t, f, tol)
+        used = {j for _, j in pairs}
+        n_truth += len(t)
+        n_match += len(pairs)
+        wins = None if coverage is None else coverage.get(side, [])
+        n_extra += sum(1 for j, x in enumerate(f) if j not in used and _inside(x + bias, wins))
+        errors += [(f[j] - t[i]) * 1000.0 for i, j in pairs]
+    out: dict[str, Any] = {
+        "bias_ms": round(bias * 1000.0, 3),
+        "matched": n_match,
+        "recall": round(n_match / n_truth, 5) if n_truth else None,
+        "precision": round(n_match / (n_match + n_extra), 5) if n_match + n_extra else None,
+    }
+    if errors:
+        a = np.abs(np.asarray(errors))
+        out["median_abs_ms"] = round(float(np.median(a)), 3)
+        out["p95_abs_ms"] = round(float(np.percentile(a, 95)), 3)
+    return out
+
+
+def _contact_time(
+    truth: list[TruthRow],
+    events: list[AnyEvent],
+    sides: list[str],
+    tol: float,
+    biases: dict[str, float],
+) -> dict[str, Any]:
+    """Contact time (toe-off - contact) against the reference's, per stride matched at both
+    ends; ``debiased`` after removing each event's bias."""
+    raw: list[float] = []
+    deb: list[float] = []
+    for side in sides:
+        ics = sorted(r.t_s for r in truth if r.event == "ic" and r.side == side)
+        tos = sorted(r.t_s for r in truth if r.event == "to" and r.side == side)
+        f_ic = sorted(e.t for e in events if isinstance(e, FootStrike) and e.side == side)
+        f_to = sorted(e.t for e in events if isinstance(e, ToeOff) and e.side == side)
+        b_ic, b_to = biases.get("ic", 0.0), biases.get("to", 0.0)
+        m_ic = dict(match(ics, [x - b_ic for x in f_ic], tol))
+        m_to = dict(match(tos, [x - b_to for x in f_to], tol))
+        for i, t_ic in enumerate(ics):
+            k = int(np.searchsorted(tos, t_ic))
+            if k >= len(tos) or tos[k] - t_ic > 2.0 or i not in m_ic or k not in m_to:
+                continue
+            found = f_to[m_to[k]] - f_ic[m_ic[i]]
+            ref = tos[k] - t_ic
+            raw.append((found - ref) * 1000.0)
+            deb.append((found - (b_to - b_ic) - ref) * 1000.0)
+    if not raw:
+        return {"compared": 0}
+    return {
+        "compared": len(raw),
+        "median_error_ms": round(float(np.median(raw)), 3),
+        "median_error_debiased_ms": round(float(np.median(deb)), 3),
+        "p95_abs_error_debiased_ms": round(float(np.percentile(np.abs(deb), 95)), 3),
+    }
+
+
 def evaluate(
     events: list[AnyEvent],
     truth: list[TruthRow],
@@ -133,12 +244,15 @@ def evaluate(
     window_s: float = 30.0,
     span: tuple[float, float] | None = None,
     keep_errors: bool = False,
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
     """Compare events with truth: per kind counts and timing errors, cadence, impact, strike.
 
     ``span`` limits the comparison to a time range (reference data annotated only in part);
-    ``keep_errors`` adds the raw errors (``errors_ms``, ``errors_pct``, ``errors_spm``) so
-    several sessions can be pooled.
+    ``coverage`` gives per side the windows in which every event is annotated: a detection
+    outside them is not counted as extra.  Per kind: the totals, ``per_side``, and
+    ``debiased`` (after removing the median signed error).  ``keep_errors`` adds the raw
+    errors (``errors_ms``, ``errors_pct``, ``errors_spm``) so sessions can be pooled.
     """
     tol = tolerance_ms / 1000.0
     if span is not None:
@@ -154,17 +268,36 @@ def evaluate(
     }
     impact_err: list[float] = []
     impact_pairs: list[tuple[TruthRow, Impact]] = []
+    biases: dict[str, float] = {}
     for kind in KINDS:
         n_truth = n_found = n_match = 0
         errors: list[float] = []
+        per_side: dict[str, Any] = {}
+        times_t: dict[str, list[float]] = {}
+        times_f: dict[str, list[float]] = {}
         for side in sides:
             tr = [r for r in truth if r.event == kind and r.side == side]
             fd = [e for e in found_of[kind] if e.side in (side, "unknown")]
             fd.sort(key=lambda e: e.t)
             pairs = match([r.t_s for r in tr], [e.t for e in fd], tol)
+            if coverage is not None:  # detections outside the annotated windows: no verdict
+                used = {j for _, j in pairs}
+                wins = coverage.get(side, [])
+                fd = [e for j, e in enumerate(fd) if j in used or _inside(e.t, wins)]
+                pairs = match([r.t_s for r in tr], [e.t for e in fd], tol)
+            times_t[side] = [r.t_s for r in tr]
+            times_f[side] = [e.t for e in fd]
             n_truth += len(tr)
             n_found += len(fd)
             n_match += len(pairs)
+            if tr:
+                per_side[side] = {
+                    "truth": len(tr),
+                    "found": len(fd),
+                    "matched": len(pairs),
+                    "recall": round(len(pairs) / len(tr), 5),
+                    "precision": round(len(pairs) / len(fd), 5) if fd else None,
+                }
             for i, j in pairs:
                 errors.append((fd[j].t - tr[i].t_s) * 1000.0)
                 if kind == "impact":
@@ -181,9 +314,15 @@ def evaluate(
             "precision": round(n_match / n_found, 5) if n_found else None,
         }
         entry.update(_stats(errors))
+        entry["per_side"] = per_side
+        if n_truth and kind != "impact":
+            entry["debiased"] = _debiased(times_t, times_f, coverage, tol)
+            biases[kind] = entry["debiased"]["bias_ms"] / 1000.0
         if keep_errors:
             entry["errors_ms"] = errors
         result[kind] = entry
+    if result["ic"]["truth"] and result["to"]["truth"]:
+        result["contact_time"] = _contact_time(truth, events, sides, tol, biases)
     # impact value
     clipped = 0
     for row, imp in impact_pairs:

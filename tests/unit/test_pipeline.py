@@ -161,6 +161,38 @@ def test_evaluate_reports_bias_and_misses() -> None:
     assert ic["bias_ms"] == pytest.approx(4.0)
 
 
+def test_evaluate_with_coverage_per_side_debiased_and_contact_time() -> None:
+    """Issue 10: extras outside the annotated windows do not count; per side; a constant
+    offset of the reference (45 ms here, beyond a 40 ms tolerance) is removed by
+    ``debiased``; contact time is compared stride by stride."""
+    truth = []
+    events: list[object] = []
+    for side, skew in (("left", 0.0), ("right", 0.3)):
+        for k in range(10):
+            t = 1.0 + k + skew
+            truth += [TruthRow(t, side, "ic"), TruthRow(t + 0.6, side, "to")]
+            events.append(FootStrike(t=t + 0.045 + 0.002 * (k % 3), sensor=side, side=side))
+            # detected contact 0.6 - 0.045 + (-0.03) = 0.525 s: 75 ms short
+            events.append(ToeOff(t=t + 0.57, sensor=side, side=side, contact_ms=525.0))
+    events.append(FootStrike(t=0.2, sensor="left", side="left"))  # outside the coverage
+    events.append(FootStrike(t=6.5, sensor="left", side="left"))  # inside: a real extra
+    cov = {"left": [(0.9, 11.0)], "right": [(0.9, 11.5)]}
+    rep = evaluate(events, truth, tolerance_ms=40.0, coverage=cov)  # type: ignore[arg-type]
+    ic = rep["ic"]
+    assert ic["matched"] == 0 and ic["extra"] == 21  # 45 ms late: nothing within 40 ms
+    d = ic["debiased"]
+    assert d["bias_ms"] == pytest.approx(47.0) and d["recall"] == 1.0
+    assert d["precision"] == pytest.approx(20 / 21)
+    assert d["p95_abs_ms"] <= 2.0
+    assert rep["to"]["debiased"]["bias_ms"] == pytest.approx(-30.0)
+    assert rep["to"]["per_side"]["left"]["matched"] == 10
+    ct = rep["contact_time"]
+    assert ct["compared"] == 20
+    assert ct["median_error_ms"] == pytest.approx(-77.0)
+    assert abs(ct["median_error_debiased_ms"]) <= 2.0
+    assert evaluate(events, truth, tolerance_ms=40.0)["ic"]["extra"] == 22  # type: ignore[arg-type]
+
+
 def test_bad_truth_and_event_files(tmp_path: Path) -> None:
     bad = tmp_path / "t.csv"
     bad.write_text("time,foot\n1,left\n")
