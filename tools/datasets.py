@@ -95,6 +95,56 @@ def adeptdata(data: Path, out: Path) -> Converted:
     return Converted("adeptdata_running", session, None)
 
 
+#: voisard_walking subjects the detector's settings were tuned on; the others are held out
+VOISARD_TUNED = frozenset(range(1, 9))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One voisard_walking trial as a session (both feet), its truth and coverage."""
+
+    name: str
+    subject: int
+    session: Path
+    truth: Path
+    coverage: dict[str, list[tuple[float, float]]]
+
+
+def voisard(data: Path, out: Path) -> list[Trial]:
+    """Every trial of ``voisard_walking``: both foot CSVs imported into one session, placed
+    by their time column (dropped packets become gaps), as ``import-csv`` does."""
+    import json
+
+    from sensorhub.importer import CsvFile
+
+    trials = []
+    for d in sorted((data / "voisard_walking").glob("*-*")):
+        if not (d / "truth.csv").is_file():
+            continue
+        meta = json.loads((d / "trial.json").read_text())
+        session = out / f"voisard_{d.name}.shs"
+        session.unlink(missing_ok=True)
+        files = [
+            CsvFile(
+                d / f"{side}_shoe.csv",
+                [
+                    CsvSensor(
+                        ("acc_x_g", "acc_y_g", "acc_z_g"),
+                        ("gyr_x_dps", "gyr_y_dps", "gyr_z_dps"),
+                        Side[side.upper()],
+                        Mounting.SHOE,
+                        name=f"voisard-{d.name}-{side}",
+                    )
+                ],
+            )
+            for side in ("left", "right")
+        ]
+        import_csv(files, session, acc_units="g", gyro_units="dps", time_column="t_s")
+        cov = {k: [(float(a), float(b)) for a, b in v] for k, v in meta["coverage_s"].items()}
+        trials.append(Trial(d.name, int(meta["subject"]), session, d / "truth.csv", cov))
+    return trials
+
+
 def convert_all(out: Path, data: Path | None = None) -> list[Converted]:
     d = data_dir(data)
     if d is None:
