@@ -233,7 +233,20 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
                     e.t for e in events if isinstance(e, cls) and e.side == side
                 )
                 times["cov"][key] = tr.coverage.get(side, [])
-        rows.append({"trial": tr.name, "subject": tr.subject, "report": rep, "times": times})
+        # out of phase: a contact more than 150 ms from every reference contact, after the
+        # third of that foot (a detector locked into the wrong phase has one every stride)
+        phase = 0
+        for side in ("left", "right"):
+            ref = np.asarray(times["truth"][("ic", f"{tr.name}/{side}")])
+            if len(ref) < 4:
+                continue
+            for x in times["found"][("ic", f"{tr.name}/{side}")]:
+                inside = any(a <= x <= b for a, b in tr.coverage.get(side, []))
+                if inside and x > ref[2] + 0.2 and np.min(np.abs(ref - x)) > 0.15:
+                    phase += 1
+        rows.append(
+            {"trial": tr.name, "subject": tr.subject, "report": rep, "times": times, "phase": phase}
+        )
         print(f"voisard {tr.name}: IC recall {rep['ic']['recall']}", file=sys.stderr)
 
     def pooled(subjects: set[int]) -> dict[str, Any]:
@@ -272,6 +285,8 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
             m = sum(len(match(t, shifted[k], 0.05)) for k, t in truth.items())
             per_subject[subj] = round(m / n, 4) if n else 0.0
         out["ic_recall_per_subject"] = per_subject
+        out["out_of_phase_after_3_strides"] = sum(r["phase"] for r in sel)
+        out["out_of_phase_max_per_trial"] = max((r["phase"] for r in sel), default=0)
         ct = [r["report"].get("contact_time", {}) for r in sel]
         med = [c["median_error_debiased_ms"] for c in ct if c.get("compared")]
         out["contact_time_median_debiased_ms"] = float(np.median(med)) if med else None

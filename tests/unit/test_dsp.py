@@ -252,3 +252,61 @@ def test_sampling_rate_bounds() -> None:
     with pytest.raises(ValueError, match="sampling rate"):
         StepDetector(10, 1.0, 1.0, True, False)
     assert math.isfinite(StepDetector(1600, 1.0, 1.0, True, False).sampling_rate_hz)
+
+
+def _contacts(det: StepDetector, pk: list[DataPacket], transform: object = None) -> list[float]:
+    out = []
+    for m in pk:
+        samples = m.samples if transform is None else transform(m.samples)  # type: ignore[operator]
+        out += [e.index for e in det.process(samples, m.first_index) if e.kind == int(K.EV_IC)]
+    return out
+
+
+def _upside_down(samples: np.ndarray) -> np.ndarray:
+    """The same motion seen by a sensor turned over (180 deg about its y axis)."""
+    flipped = samples.copy()
+    for c in (0, 2, 3, 5):  # x and z of the accelerometer and of the gyroscope
+        flipped[:, c] = np.negative(samples[:, c], dtype=np.int32).clip(-32768, 32767)
+    return flipped
+
+
+@pytest.mark.parametrize(("activity", "mount"), [("run", Mounting.SHOE), ("walk", Mounting.SHIN)])
+def test_upside_down_and_mid_run_starts_recover_within_three_strides(
+    activity: str, mount: Mounting
+) -> None:
+    """Issue 10: a sensor mounted upside down, and a session that starts mid-run (no
+    standing start to learn from), give the same contacts as the upright, whole session
+    from the fourth stride on."""
+    cfg = default_config(activity=activity, mount=mount, duration_s=40, seed=12)
+    run, pk = packets(cfg)
+    ref = _contacts(detector_for(run, pk), pk)
+    rate = run.sensors[0].odr_hz
+    truth = [e.t_s for e in run.truth() if e.event == "ic"]
+    assert len(ref) == len(truth)
+    flipped = _contacts(detector_for(run, pk), pk, _upside_down)
+    cut = [m for m in pk if m.first_index >= 15 * rate]  # from 15 s: mid-stride, mid-run
+    late = _contacts(detector_for(run, pk), cut)
+    for found, first in ((flipped, 0.0), (late, 15.0 * rate)):
+        expected = [x for x in ref if x >= first]
+        assert len(found) >= len(expected) - 3
+        assert found[-len(expected) + 3 :] == pytest.approx(expected[3:], abs=1e-6)
+
+
+def test_dropped_packets_recover_within_three_strides() -> None:
+    """Packets lost in bursts (bridged up to 60 ms, restarted beyond): after each long gap
+    the contacts are those of the unbroken stream again within three strides."""
+    cfg = default_config(duration_s=40, seed=13)
+    run, pk = packets(cfg)
+    ref = _contacts(detector_for(run, pk), pk)
+    stride = float(np.median(np.diff(ref)))
+    rate = run.sensors[0].odr_hz
+    gaps = [(8.0, 8.5), (17.0, 19.0), (27.3, 27.4)]
+    kept = [m for m in pk if not any(a * rate <= m.first_index < b * rate for a, b in gaps)]
+    found = _contacts(detector_for(run, pk), kept)
+    for x in ref:
+        in_gap = any(a * rate <= x < b * rate for a, b in gaps)
+        after = [b * rate for a, b in gaps if b * rate <= x < b * rate + 3 * stride]
+        if not in_gap and not after:
+            assert min(abs(x - y) for y in found) < 1e-6, x / rate
+    for y in found:  # nothing invented
+        assert min(abs(x - y) for x in ref) < 0.01 * rate
