@@ -109,6 +109,7 @@ def _reset_stretch(s, index):  # type: ignore[no-untyped-def]
     s.cand_i = -1
     s.prev_ic = -1.0
     s.last_ic = -1.0
+    s.to_from_i = -1.0
     s.to_free = 0
     s.to_best_dps = 0.0
     s.to_best_i = -1
@@ -208,6 +209,7 @@ def _strike_angle(q, s, ring_gyr, mask, ic, to_i):  # type: ignore[no-untyped-de
 @njit(cache=True)
 def _clear_to(s):  # type: ignore[no-untyped-def]
     s.last_ic = -1.0
+    s.to_from_i = -1.0
     s.to_free = 0
     s.to_best_dps = 0.0
     s.to_best_i = -1
@@ -337,6 +339,9 @@ def _decide_ic(q, s, ring_acc, ring_e, mask, ip, pv, out, n):  # type: ignore[no
         n = _finish_impact(q, s, ring_acc, mask, out, n)
     n = _emit_ic(q, s, ring_e, mask, ip, pv, out, n)
     s.last_ic = s.prev_ic
+    # a toe-off comes some time after its contact (the landing's own rotation is earlier)
+    contact = s.contact_n if s.contact_n > 0 else q.contact_init_n
+    s.to_from_i = s.last_ic + max(q.to_min_n, q.to_contact_fraction * contact)
     s.to_best_dps = 0.0
     s.to_best_i = -1
     s.to_free = 0
@@ -352,13 +357,14 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
     sign = s.lobe_sign
     side = 0 if sign > 0 else 1
     pk = s.lobe_peak_dps
-    level = max(s.peak_level_dps[0], s.peak_level_dps[1])
+    level = _decay_levels(q, s, i)
     if pk < max(q.lobe_floor_dps, q.lobe_rel * level):
         return n
     if s.lobe_area_deg < max(q.lobe_area_floor_deg, q.lobe_area_rel * s.area_level_deg[side]):
         return n
     s.peak_level_dps[side] = max(s.peak_level_dps[side], pk)
     s.area_level_deg[side] = max(s.area_level_deg[side], s.lobe_area_deg)
+    _set_thresholds(q, s, max(s.peak_level_dps[0], s.peak_level_dps[1]))
     # which polarity is the swing: the first lobe after a still stance is the push-off;
     # until that has been seen, at the shin the swing lobes are the larger ones
     if s.after_quiet > 0:
@@ -374,6 +380,7 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
     if sign == -s.polarity:
         if s.last_ic >= 0 and s.lobe_peak_i - s.last_ic > q.stride_max_n:
             s.last_ic = -1.0  # stood still since: a start, not the toe-off of that contact
+            s.to_from_i = -1.0
             s.to_free = 1
         if (s.last_ic >= 0 or s.to_free > 0) and s.lobe_late_peak_dps > s.to_best_dps:
             s.to_best_dps = s.lobe_late_peak_dps
@@ -402,15 +409,34 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
 
 
 @njit(cache=True)
-def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag, e, out, n):  # type: ignore[no-untyped-def]
-    """One sample of the gyroscope path: sagittal rate ``r``, gyro magnitude ``gmag``."""
-    s.peak_level_dps[0] *= q.level_decay
-    s.peak_level_dps[1] *= q.level_decay
-    s.area_level_deg[0] *= q.level_decay
-    s.area_level_deg[1] *= q.level_decay
-    level = max(s.peak_level_dps[0], s.peak_level_dps[1])
+def _set_thresholds(q, s, level):  # type: ignore[no-untyped-def]
+    """Hysteresis and stance-quiet thresholds for the next lobe, from the lobe level."""
+    s.hysteresis_dps = max(q.hysteresis_floor_dps, q.hysteresis_rel * level)
+    quiet = max(q.stance_quiet_floor_dps, q.stance_quiet_rel * level)
+    s.stance_quiet2_dps2 = quiet * quiet
+
+
+@njit(cache=True)
+def _decay_levels(q, s, i):  # type: ignore[no-untyped-def]
+    """Decay the lobe levels (time constant level_tau_s) to sample ``i``; the larger one."""
+    f = q.level_decay ** float(i - s.levels_at)
+    s.levels_at = i
+    s.peak_level_dps[0] *= f
+    s.peak_level_dps[1] *= f
+    s.area_level_deg[0] *= f
+    s.area_level_deg[1] *= f
+    level: float = max(s.peak_level_dps[0], s.peak_level_dps[1])
+    _set_thresholds(q, s, level)
+    return level
+
+
+@njit(cache=True)
+def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag2, e, out, n):  # type: ignore[no-untyped-def]
+    """One sample of the gyroscope path: sagittal rate ``r``, squared gyro magnitude.
+
+    The levels and the thresholds drawn from them change at lobe ends only."""
     # a still stance (foot flat): the next large lobe is a push-off
-    if gmag < max(q.stance_quiet_floor_dps, q.stance_quiet_rel * level):
+    if gmag2 < s.stance_quiet2_dps2:
         s.stance_quiet_run_n += 1
         if s.stance_quiet_run_n >= q.stance_quiet_n:
             s.after_quiet = 1
@@ -418,15 +444,15 @@ def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag, e, out, n):  
                 s.to_free = 1
     else:
         s.stance_quiet_run_n = 0
-    h = max(q.hysteresis_floor_dps, q.hysteresis_rel * level)
     sign = s.lobe_sign
     if sign == 0:
         sign = 1 if r >= 0 else -1
-    elif sign * r < -h:
+    elif sign * r < -s.hysteresis_dps:
         sign = -sign
     if r * s.lobe_sign > 0:
         s.last_same_i = i
-    n = _ic_search(q, s, ring_acc, ring_e, mask, i, e, False, out, n)
+    if s.win_open > 0:
+        n = _ic_search(q, s, ring_acc, ring_e, mask, i, e, False, out, n)
     if s.lobe_sign == 0:
         s.lobe_sign = sign
     if sign != s.lobe_sign:
@@ -436,17 +462,15 @@ def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag, e, out, n):  
         s.lobe_area_deg = 0.0
         s.lobe_late_peak_dps = 0.0
         s.lobe_late_i = -1
+    ar = abs(r)
     if r * s.lobe_sign > 0:
-        s.lobe_area_deg += abs(r) / q.fs_hz
-    if abs(r) > s.lobe_peak_dps:
-        s.lobe_peak_dps = abs(r)
-        s.lobe_peak_i = i
-    # a toe-off comes some time after its contact (the landing's own rotation is earlier)
-    if abs(r) > s.lobe_late_peak_dps and r * s.lobe_sign > 0:
-        contact = s.contact_n if s.contact_n > 0 else q.contact_init_n
-        if s.last_ic < 0 or i >= s.last_ic + max(q.to_min_n, q.to_contact_fraction * contact):
-            s.lobe_late_peak_dps = abs(r)
+        s.lobe_area_deg += ar * q.dt_s
+        if ar > s.lobe_late_peak_dps and i >= s.to_from_i:
+            s.lobe_late_peak_dps = ar
             s.lobe_late_i = i
+    if ar > s.lobe_peak_dps:
+        s.lobe_peak_dps = ar
+        s.lobe_peak_i = i
     return n
 
 
@@ -525,11 +549,16 @@ def process(raw, acc_scale, gyro_scale, first_index, p, st, ring_acc, ring_gyr, 
     has_gyro = q.has_gyro > 0 and raw.shape[1] >= 6
     if first_index != s.next_index:
         _reset_stretch(s, first_index)
+    if s.hysteresis_dps < 0:  # a new detector: thresholds from the floors
+        _set_thresholds(q, s, 0.0)
     b0, b1, b2, a1, a2 = q.hp[0], q.hp[1], q.hp[2], q.hp[3], q.hp[4]
     every = q.axis_every_n
     cov_alpha = q.axis_cov_alpha
     still2 = q.still_dps * q.still_dps
     hp = s.hp
+    cov = s.cov  # array fields of the state, fetched once (a view per access costs)
+    axis = s.axis
+    gravity = s.gravity
     # the high-pass filter state lives in locals inside the loop (the hot path)
     hx1, hx2, hy1, hy2 = hp[0], hp[1], hp[2], hp[3]
     ix1, ix2, iy1, iy2 = hp[4], hp[5], hp[6], hp[7]
@@ -581,28 +610,23 @@ def process(raw, acc_scale, gyro_scale, first_index, p, st, ring_acc, ring_gyr, 
         else:
             s.still_n = 0
         if s.still_n >= q.still_min_n:
-            g = s.gravity
-            g[0] += q.gravity_alpha * (ax - g[0])
-            g[1] += q.gravity_alpha * (ay - g[1])
-            g[2] += q.gravity_alpha * (az - g[2])
+            gravity[0] += q.gravity_alpha * (ax - gravity[0])
+            gravity[1] += q.gravity_alpha * (ay - gravity[1])
+            gravity[2] += q.gravity_alpha * (az - gravity[2])
             s.gravity_n += 1.0
         if s.impact_pending > 0 and i >= s.impact_end:
             n_out = _finish_impact(q, s, ring_acc, mask, out, n_out)
         if has_gyro:
             if i % every == 0:
                 _update_axis(s)
-            c = s.cov
-            c[0] += cov_alpha * (gx * gx - c[0])
-            c[1] += cov_alpha * (gx * gy - c[1])
-            c[2] += cov_alpha * (gx * gz - c[2])
-            c[3] += cov_alpha * (gy * gy - c[3])
-            c[4] += cov_alpha * (gy * gz - c[4])
-            c[5] += cov_alpha * (gz * gz - c[5])
-            a = s.axis
-            r = gx * a[0] + gy * a[1] + gz * a[2]
-            n_out = _gyro_step(
-                q, s, ring_acc, ring_gyr, ring_e, mask, i, r, math.sqrt(gmag2), e, out, n_out
-            )
+            cov[0] += cov_alpha * (gx * gx - cov[0])
+            cov[1] += cov_alpha * (gx * gy - cov[1])
+            cov[2] += cov_alpha * (gx * gz - cov[2])
+            cov[3] += cov_alpha * (gy * gy - cov[3])
+            cov[4] += cov_alpha * (gy * gz - cov[4])
+            cov[5] += cov_alpha * (gz * gz - cov[5])
+            r = gx * axis[0] + gy * axis[1] + gz * axis[2]
+            n_out = _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag2, e, out, n_out)
         else:
             n_out = _acc_step(q, s, ring_acc, ring_e, mask, i, e, out, n_out)
     else:

@@ -46,6 +46,7 @@ PARAMS = np.dtype(
         ("onset_fraction", np.float64),
         ("onset_max_n", np.int64),
         ("lookahead_n", np.int64),
+        ("dt_s", np.float64),  # 1 / fs_hz
         ("refractory_min_n", np.float64),
         ("refractory_stride_fraction", np.float64),
         ("stride_max_n", np.float64),
@@ -91,8 +92,11 @@ STATE = np.dtype(
         # sagittal axis and rate lobes
         ("cov", np.float64, (6,)),  # xx, xy, xz, yy, yz, zz
         ("axis", np.float64, (3,)),
-        ("peak_level_dps", np.float64, (2,)),  # [positive, negative] lobes
+        ("peak_level_dps", np.float64, (2,)),  # [positive, negative] lobes, as of levels_at
         ("area_level_deg", np.float64, (2,)),
+        ("levels_at", np.int64),  # sample the levels were last decayed to (at a lobe end)
+        ("hysteresis_dps", np.float64),  # thresholds from the levels at the last lobe end
+        ("stance_quiet2_dps2", np.float64),  # (stance quiet threshold)^2
         ("lobe_sign", np.int64),  # 0 before the first sample of a stretch
         ("lobe_peak_dps", np.float64),
         ("lobe_peak_i", np.int64),
@@ -131,6 +135,7 @@ STATE = np.dtype(
         ("contact_n", np.float64),  # contact-time estimate, 0: none yet
         # toe-off
         ("to_free", np.int64),  # a push-off from standing is a toe-off without contact
+        ("to_from_i", np.float64),  # a toe-off can be from this sample (-1: any)
         ("to_best_dps", np.float64),
         ("to_best_i", np.int64),
         # accelerometer-only path
@@ -161,6 +166,8 @@ def new_state() -> npt.NDArray[np.void]:
     s["last_ic"] = -1.0
     s["cand_i"] = -1
     s["to_best_i"] = -1
+    s["to_from_i"] = -1.0
+    s["hysteresis_dps"] = -1.0  # thresholds not set yet (the kernel sets them from the floors)
     s["acc_cand_i"] = -1
     s["next_index"] = 0
     return st

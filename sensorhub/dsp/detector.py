@@ -85,6 +85,7 @@ def kernel_params(
     p["onset_fraction"] = q.onset_fraction
     p["onset_max_n"] = n(q.onset_max_ms / 1000)
     p["lookahead_n"] = n(q.lookahead_ms / 1000)
+    p["dt_s"] = 1.0 / fs
     p["refractory_min_n"] = n(q.refractory_min_s)
     p["refractory_stride_fraction"] = q.refractory_stride_fraction
     p["stride_max_n"] = n(q.stride_max_s)

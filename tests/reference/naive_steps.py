@@ -63,6 +63,9 @@ class Person:
     gravity_n: float = 0.0
     acc_level: float = 0.0
     refractory_until: float = 0.0
+    levels_at: int = 0  # the lobe levels decay, applied at each lobe end
+    hysteresis: float = -1.0  # thresholds from the lobe levels at the last lobe end
+    quiet2: float = 0.0
 
     @property
     def ic_level(self) -> float:
@@ -145,6 +148,7 @@ def detect(
     last_ic = -1.0
     to_free = False
     to_best = (0.0, -1)  # (rate, index)
+    to_from = -1.0  # a toe-off can be from this sample (a while after the contact)
     acc_cand: tuple[int, float] | None = None
     contacts = 0
 
@@ -199,7 +203,7 @@ def detect(
         return float(k)
 
     def decide(w: Window, peak_at: int, size: float) -> None:
-        nonlocal last_ic, to_best, to_free
+        nonlocal last_ic, to_best, to_free, to_from
         if impact is not None:
             finish_impact()
         if peak_at >= 0:
@@ -212,6 +216,8 @@ def detect(
             ic = max(w.zc + off, float(stretch_from))
             contact(ic, ic, 0.0)
         last_ic = prev_ic
+        c = me.contact if me.contact > 0 else q["contact_init_n"]
+        to_from = last_ic + max(q["to_min_n"], q["to_contact_fraction"] * c)
         to_best = (0.0, -1)
         to_free = False
         w.decided = True
@@ -239,10 +245,10 @@ def detect(
             window = None
 
     def toe_off() -> None:
-        nonlocal last_ic, to_free, to_best
+        nonlocal last_ic, to_free, to_best, to_from
         best, bi = to_best
         if (last_ic < 0 and not to_free) or bi < 0 or best < q["lobe_floor_dps"]:
-            last_ic, to_free, to_best = -1.0, False, (0.0, -1)
+            last_ic, to_free, to_best, to_from = -1.0, False, (0.0, -1), -1.0
             return
         t = float(bi)
         if bi - 1 >= stretch_from and bi + 1 <= idx_now:
@@ -259,7 +265,7 @@ def detect(
             if q["axial_impact"] == 0:
                 angle, mid = strike_angle(last_ic, bi)
         emit(L.EV_TO, t, last_ic if last_ic >= 0 else math.nan, angle, mid, best)
-        last_ic, to_free, to_best = -1.0, False, (0.0, -1)
+        last_ic, to_free, to_best, to_from = -1.0, False, (0.0, -1), -1.0
 
     def strike_angle(ic: float, to_i: int) -> tuple[float, float]:
         k0 = math.floor(ic)
@@ -276,16 +282,27 @@ def detect(
             total += 0.5 * (w[k] + w[k + 1])
         return -total / fs, float(mid)
 
+    def thresholds(level: float) -> None:
+        me.hysteresis = max(q["hysteresis_floor_dps"], q["hysteresis_rel"] * level)
+        quiet = max(q["stance_quiet_floor_dps"], q["stance_quiet_rel"] * level)
+        me.quiet2 = quiet * quiet
+
     def lobe_ended(i: int) -> None:
-        nonlocal after_quiet, last_ic, to_free, to_best, window
+        nonlocal after_quiet, last_ic, to_free, to_best, window, to_from
         s = lobe.sign
+        f = float(q["level_decay"]) ** float(i - me.levels_at)
+        me.levels_at = i
+        me.peak_level = {k: v * f for k, v in me.peak_level.items()}
+        me.area_level = {k: v * f for k, v in me.area_level.items()}
         level = max(me.peak_level.values())
+        thresholds(level)
         if lobe.peak < max(q["lobe_floor_dps"], q["lobe_rel"] * level):
             return
         if lobe.area_deg < max(q["lobe_area_floor_deg"], q["lobe_area_rel"] * me.area_level[s]):
             return
         me.peak_level[s] = max(me.peak_level[s], lobe.peak)
         me.area_level[s] = max(me.area_level[s], lobe.area_deg)
+        thresholds(max(me.peak_level.values()))
         if after_quiet:  # the first large lobe after a still stance is the push-off
             me.vote = q["vote_decay"] * me.vote - s
             after_quiet = False
@@ -297,7 +314,7 @@ def detect(
             return
         if s == -me.polarity:  # a push-off lobe: toe-off candidate
             if last_ic >= 0 and lobe.peak_at - last_ic > q["stride_max_n"]:
-                last_ic, to_free = -1.0, True
+                last_ic, to_free, to_from = -1.0, True, -1.0
             if (last_ic >= 0 or to_free) and lobe.late_peak > to_best[0]:
                 to_best = (lobe.late_peak, lobe.late_at)
             return
@@ -325,7 +342,7 @@ def detect(
             quiet_run = 0
             after_quiet = False
             window = None
-            prev_ic = last_ic = -1.0
+            prev_ic = last_ic = to_from = -1.0
             to_free = False
             to_best = (0.0, -1)
             acc_cand = None
@@ -374,11 +391,9 @@ def detect(
         products = [g[0] * g[0], g[0] * g[1], g[0] * g[2], g[1] * g[1], g[1] * g[2], g[2] * g[2]]
         me.cov = [c + al * (float(x) - c) for c, x in zip(me.cov, products, strict=False)]
         r = rate_at(i)
-        for s in (1, -1):
-            me.peak_level[s] *= q["level_decay"]
-            me.area_level[s] *= q["level_decay"]
-        level = max(me.peak_level.values())
-        if math.sqrt(g2) < max(q["stance_quiet_floor_dps"], q["stance_quiet_rel"] * level):
+        if me.hysteresis < 0:
+            thresholds(0.0)
+        if g2 < me.quiet2:
             quiet_run += 1
             if quiet_run >= q["stance_quiet_n"]:
                 after_quiet = True
@@ -386,9 +401,8 @@ def detect(
                     to_free = True
         else:
             quiet_run = 0
-        hysteresis = max(q["hysteresis_floor_dps"], q["hysteresis_rel"] * level)
         sign = lobe.sign or (1 if r >= 0 else -1)
-        if lobe.sign and lobe.sign * r < -hysteresis:
+        if lobe.sign and lobe.sign * r < -me.hysteresis:
             sign = -lobe.sign
         if r * lobe.sign > 0:
             last_same = i
@@ -399,11 +413,9 @@ def detect(
             lobe_ended(i)
             lobe = Lobe(sign=sign)
         if r * lobe.sign > 0:
-            lobe.area_deg += abs(r) / fs
+            lobe.area_deg += abs(r) * q["dt_s"]
+            if abs(r) > lobe.late_peak and i >= to_from:  # a toe-off is after its contact
+                lobe.late_peak, lobe.late_at = abs(r), i
         if abs(r) > lobe.peak:
             lobe.peak, lobe.peak_at = abs(r), i
-        if abs(r) > lobe.late_peak and r * lobe.sign > 0:
-            c = me.contact if me.contact > 0 else q["contact_init_n"]
-            if last_ic < 0 or i >= last_ic + max(q["to_min_n"], q["to_contact_fraction"] * c):
-                lobe.late_peak, lobe.late_at = abs(r), i
     return events
