@@ -522,6 +522,13 @@ class SegmentModel:
                     m = (f_hz == fh) & (decay == dc)
                     imp[m] = _damped_unit(u[m], fh, dc)
                 imp *= amp
+                # push-off: the forefoot snaps off the ground just before toe-off; in walking
+                # the burst at the foot is often as large as the heel strike (the voisard and
+                # gaitmap recordings), at the shin and in running it is smaller
+                burst = (0.25 if shin else 0.9) * np.where(run, 0.35, 1.0)
+                vary = 0.75 + 0.5 * ((k * 0.618034) % 1.0)  # stride to stride
+                t_push = tc - np.where(run, 0.015, 0.03)
+                imp += amp * burst * vary * _damped_unit(u - t_push, 45.0, 0.012)
                 loaded = (u >= 0) & (u <= tc)
                 active_g = (1.6 if shin else 0.6) * np.where(run, 1.0, 0.4)
                 active = np.where(

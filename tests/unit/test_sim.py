@@ -124,6 +124,30 @@ def test_waveform_shapes() -> None:
     assert later.max() < axial[k_imp]
 
 
+def test_walking_push_off_bursts_and_shin_swing_as_real_recordings_show() -> None:
+    """Issue 10: in walking the push-off burst at the foot is often as large as the heel
+    strike (it fooled the old detector), and the shank's forward swing is its largest
+    rotation, in walking and running (Salarian 2004)."""
+    sch = build_schedule([Segment("walk", 30)], GaitParams(), np.random.default_rng(1))
+    shoe = SegmentModel(sch, Side.LEFT, Mounting.SHOE)
+    ratios = []
+    for j in range(3, 20):
+        ic, to = shoe.ic[j], shoe.to[j]
+        at_ic, _ = shoe.signals(np.arange(ic, ic + 0.06, 0.0005))
+        at_to, _ = shoe.signals(np.arange(to - 0.06, to + 0.01, 0.0005))
+        strike = np.max(np.linalg.norm(at_ic, axis=1)) - G
+        push = np.max(np.linalg.norm(at_to, axis=1)) - G
+        ratios.append(push / strike)
+    assert 0.5 < np.median(ratios) < 1.2 and max(ratios) > 0.8
+    for activity in ("walk", "run"):
+        sch = build_schedule([Segment(activity, 20)], GaitParams(), np.random.default_rng(2))
+        shin = SegmentModel(sch, Side.LEFT, Mounting.SHIN)
+        j = 8
+        _, w_stance = shin.signals(np.arange(shin.ic[j], shin.to[j], 0.001))
+        _, w_swing = shin.signals(np.arange(shin.to[j], shin.ic[j + 1], 0.001))
+        assert np.max(np.abs(w_swing[:, 1])) > 1.2 * np.max(np.abs(w_stance[:, 1])), activity
+
+
 def test_standing_reads_one_g_and_no_rotation() -> None:
     cfg = SimConfig(segments=(Segment("stand", 3.0),), sensors=(SensorConfig(),), seed=2)
     run = SimulatedRun(cfg)
