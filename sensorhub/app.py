@@ -25,7 +25,7 @@ from sensorhub.config import Config
 from sensorhub.cues import CueController, CueSettings
 from sensorhub.errors import ConfigError, SensorhubError
 from sensorhub.pipeline.runner import run_pipeline
-from sensorhub.pipeline.session import Processor
+from sensorhub.pipeline.session import Processor, warm_up_kernels
 from sensorhub.pipeline.summary import SessionSummary
 from sensorhub.recording import SessionHeader, SessionWriter
 from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
@@ -148,6 +148,9 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
         async with contextlib.AsyncExitStack() as stack:
             if embedded:
                 await stack.enter_async_context(EmbeddedBroker())
+            # compile before any sensor streams: a stalled loop would stamp notifications
+            # late in a burst (issue 11)
+            warm_up_kernels(config.detector)
             if hasattr(source, "open"):  # BLE: the sensors are known once connected
                 await source.open()
                 stack.push_async_callback(source.close)

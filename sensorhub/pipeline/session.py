@@ -143,3 +143,27 @@ class Processor:
 def process_session(reader: SessionReader, params: DetectorParams | None = None) -> list[AnyEvent]:
     """Every event of a recorded session, as a live run would have produced them."""
     return Processor(reader.sensors, params).replay(reader)
+
+
+def warm_up_kernels(params: DetectorParams | None = None) -> None:
+    """Compile (or load from the cache) every kernel before any sensor streams: the
+    specialisations depend on argument types only, so a stand-in sensor serves.  A live
+    run calls this before opening its source, so compiling never delays a notification."""
+    from sensorhub.protocol.codec import DeviceInfo
+    from sensorhub.protocol.spec import SensorModel, acc_scale_g, gyro_scale_dps
+    from sensorhub.types import Mounting, Side
+
+    info = DeviceInfo(
+        firmware=(0, 0, 0),
+        model=SensorModel.IMPORTED,
+        acc_range_g=16,
+        gyro_range_dps=2000,
+        acc_scale_g=acc_scale_g(16),
+        gyro_scale_dps=gyro_scale_dps(2000),
+        odr_hz=1000.0,
+        mounting=Mounting.SHOE,
+        side=Side.LEFT,
+        serial=bytes(6),
+        name="warm-up",
+    )
+    SensorStream("warm-up", info, params).warm_up()

@@ -322,3 +322,40 @@ def test_replay_times_on_the_source_axis(tmp_path: Path) -> None:
     assert times["session"] and len(times["session"]) == len(times["source"])
     assert all(b - a == pytest.approx(1000.0) for a, b in zip(*times.values(), strict=True))
     assert all(0 <= a < 10.0 for a in times["session"])
+
+
+@pytest.mark.slow
+def test_first_run_with_an_empty_numba_cache_reports_plausible_cadence(tmp_path: Path) -> None:
+    """Issue 11, defect 1 (compilation only): with a cold numba cache, compiling used to
+    stall the event loop after the sensors had started streaming, so notifications were
+    stamped late in a burst and the demo printed cadences of thousands of steps/min.  The
+    kernels are compiled before any source opens."""
+    import os
+    import re
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensorhub",
+            "demo",
+            "--duration",
+            "15",
+            "--audio",
+            "none",
+            "--mqtt",
+            "none",
+            "--record",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    cadences = [float(x) for x in re.findall(r"cadence\s+([0-9.]+) spm", r.stdout)]
+    assert len(cadences) > 20
+    assert all(60 <= c <= 260 for c in cadences), sorted(cadences)[-3:]
