@@ -32,7 +32,12 @@ PLAY = textwrap.dedent(
         await asyncio.sleep(0.01)
         q.put_nowait(Cue(t=0.0, sensor="", side="both", cue="metronome", playing=True,
                          target_spm=174.0, gain=1.0))
-        await asyncio.sleep(0.05)
+        # the file plugin is unpaced: the card pulls as fast as the machine allows, so wait
+        # for 8 s of sound (>= 23 beats) rather than a fixed time (a loaded machine pulls less)
+        for _ in range(2000):
+            await asyncio.sleep(0.01)
+            if sink.frames >= 8 * 48000:
+                break
         q.put_nowait(STOP)
         await task
         print(sink.device_name, sink.frames, sink.underflows)
