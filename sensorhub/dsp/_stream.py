@@ -53,6 +53,16 @@ _FLAG_NO_GYRO = spec.FLAG_NO_GYRO
 _FLAGS_KNOWN = spec.FLAGS_KNOWN
 _MAX_IMU = spec.MAX_SAMPLES_IMU
 _MAX_ACC = spec.MAX_SAMPLES_ACC
+# the wire layout, from protocol.spec (numba freezes these as constants)
+_OFF_VERSION = spec.DATA_OFFSET["version"]
+_OFF_KIND = spec.DATA_OFFSET["kind"]
+_OFF_FLAGS = spec.DATA_OFFSET["flags"]
+_OFF_COUNT = spec.DATA_OFFSET["count"]
+_OFF_SEQ = spec.DATA_OFFSET["seq"]
+_OFF_INDEX = spec.DATA_OFFSET["first_index"]
+_OFF_T_US = spec.DATA_OFFSET["t_us"]
+_SEQ_MOD = spec.SEQ_MODULO
+_INDEX_MOD = spec.INDEX_MODULO
 
 # ---------------------------------------------------------------- tracker state (trk)
 T_INIT = 0
@@ -145,6 +155,22 @@ def crc16(buf: np.ndarray, start: int, stop: int) -> int:
 
 
 @njit(cache=True)
+def _u16(buf: np.ndarray, k: int) -> int:
+    """Little-endian unsigned 16-bit at ``buf[k]`` (the wire's byte order)."""
+    v: int = buf[k] | (np.int64(buf[k + 1]) << 8)
+    return v
+
+
+@njit(cache=True)
+def _u32(buf: np.ndarray, k: int) -> int:
+    """Little-endian unsigned 32-bit at ``buf[k]``."""
+    v: int = (
+        buf[k] | (buf[k + 1] << 8) | (np.int64(buf[k + 2]) << 16) | (np.int64(buf[k + 3]) << 24)
+    )
+    return v
+
+
+@njit(cache=True)
 def decode_data(buf: np.ndarray, off: int, length: int, dst: np.ndarray, meta: np.ndarray) -> int:
     """Decode one data packet at ``buf[off:off+length]`` into ``dst`` (int16 rows).
 
@@ -154,14 +180,14 @@ def decode_data(buf: np.ndarray, off: int, length: int, dst: np.ndarray, meta: n
     """
     if length < 2:
         return 2
-    if buf[off] != _VERSION:
+    if buf[off + _OFF_VERSION] != _VERSION:
         return 2
-    if buf[off + 1] != _KIND_DATA:
+    if buf[off + _OFF_KIND] != _KIND_DATA:
         return 1
     if length < _HDR:
         return 2
-    flags = buf[off + 2]
-    count = buf[off + 3]
+    flags = buf[off + _OFF_FLAGS]
+    count = buf[off + _OFF_COUNT]
     if flags & ~_FLAGS_KNOWN & 0xFF:
         return 2
     if flags & _FLAG_NO_GYRO:
@@ -178,16 +204,9 @@ def decode_data(buf: np.ndarray, off: int, length: int, dst: np.ndarray, meta: n
     stored = buf[off + body] | (buf[off + body + 1] << 8)
     if crc16(buf, off, off + body) != stored:
         return 2
-    meta[0] = buf[off + 4] | (buf[off + 5] << 8)
-    meta[1] = (
-        buf[off + 6] | (buf[off + 7] << 8) | (buf[off + 8] << 16) | (np.int64(buf[off + 9]) << 24)
-    )
-    meta[2] = (
-        buf[off + 10]
-        | (buf[off + 11] << 8)
-        | (buf[off + 12] << 16)
-        | (np.int64(buf[off + 13]) << 24)
-    )
+    meta[0] = _u16(buf, off + _OFF_SEQ)
+    meta[1] = _u32(buf, off + _OFF_INDEX)
+    meta[2] = _u32(buf, off + _OFF_T_US)
     meta[3] = count
     meta[4] = ch
     meta[5] = flags
@@ -215,12 +234,12 @@ def track(
         trk[T_NEXT_INDEX] = first_index
     expected = np.int64(trk[T_NEXT_PACKET])
     next_index = np.int64(trk[T_NEXT_INDEX])
-    delta = (seq - expected) % 65536
-    index_delta = (first_index - next_index) % 4294967296
-    if delta >= 32768 and index_delta >= 2147483648:
-        packet = expected - (65536 - delta)
+    delta = (seq - expected) % _SEQ_MOD
+    index_delta = (first_index - next_index) % _INDEX_MOD
+    if delta >= _SEQ_MOD // 2 and index_delta >= _INDEX_MOD // 2:
+        packet = expected - (_SEQ_MOD - delta)
         obs[0] = packet
-        obs[1] = next_index - (4294967296 - index_delta)
+        obs[1] = next_index - (_INDEX_MOD - index_delta)
         n = int(trk[T_RECENT_N])
         for k in range(n):
             if recent[k] == packet:
@@ -229,9 +248,9 @@ def track(
         trk[T_LATE] += 1.0
         return 3
     if index_delta and count:
-        wraps = round((index_delta / count - delta) / 65536)
+        wraps = round((index_delta / count - delta) / _SEQ_MOD)
         if wraps > 0:
-            delta += wraps * 65536
+            delta += wraps * _SEQ_MOD
     packet = expected + delta
     sample = next_index + index_delta
     trk[T_NEXT_PACKET] = packet + 1
