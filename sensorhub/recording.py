@@ -29,9 +29,10 @@ from typing import Any, Protocol
 import msgspec
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from sensorhub.errors import RecordingError
-from sensorhub.protocol import codec
+from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DeviceInfo
 
 MAGIC = b"SHSESS\r\n"
@@ -39,7 +40,8 @@ FORMAT_VERSION = 1
 FILE_HEADER = struct.Struct("<8sHHI")
 CHUNK_MAGIC = b"SHCK"
 CHUNK_HEADER = struct.Struct("<4sBBHII")
-RECORD = struct.Struct("<dHBBH")
+RECORD = struct.Struct("<dHBBH")  # host time, sensor, kind, 0, payload length; then bytes
+RECORD_OFFSET = spec.field_offsets(RECORD, ("t", "sensor", "kind", "pad", "length"))
 
 CHUNK_HEADER_T = 1
 CHUNK_SENSOR = 2
@@ -386,8 +388,6 @@ class SessionReader:
         """Where every intact record is in :attr:`buffer`, in file order: record start,
         sensor, payload offset and payload length (the record time is the f8 at its start).
         """
-        from sensorhub.dsp._stream import scan_records
-
         chunks = np.array(
             [(start, size) for kind, start, size in self._chunks if kind == CHUNK_PACKETS],
             dtype=np.int64,
@@ -426,3 +426,39 @@ class SessionReader:
                 f"{d.reason}"
             )
         return out
+
+
+_REC_SIZE = RECORD.size
+_REC_SENSOR = RECORD_OFFSET["sensor"]
+_REC_LENGTH = RECORD_OFFSET["length"]
+
+
+@njit(cache=True)
+def scan_records(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+    rec_head: np.ndarray,
+    rec_sensor: np.ndarray,
+    rec_off: np.ndarray,
+    rec_len: np.ndarray,
+) -> int:
+    """Index the records (``RECORD``, then the payload) of PACKETS chunks whose payloads
+    are at ``buf[starts[c]:+sizes[c]]``: where each record (its time) and its bytes start,
+    its sensor and length.  Returns how many."""
+    n = 0
+    for c in range(starts.shape[0]):
+        q = starts[c]
+        stop = q + sizes[c]
+        while q + _REC_SIZE <= stop:
+            k = q + _REC_LENGTH
+            length = buf[k] | (buf[k + 1] << 8)
+            if q + _REC_SIZE + length > stop:
+                break
+            rec_head[n] = q
+            rec_sensor[n] = buf[q + _REC_SENSOR] | (buf[q + _REC_SENSOR + 1] << 8)
+            rec_off[n] = q + _REC_SIZE
+            rec_len[n] = length
+            n += 1
+            q += _REC_SIZE + length
+    return n

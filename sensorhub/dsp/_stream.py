@@ -452,33 +452,3 @@ def feed_packets(
             out[r, O_PACKET] = k
         now[k] = clock_time(clk, float(last))
     return n_out, n_pk
-
-
-@njit(cache=True)
-def scan_records(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    sizes: np.ndarray,
-    rec_head: np.ndarray,
-    rec_sensor: np.ndarray,
-    rec_off: np.ndarray,
-    rec_len: np.ndarray,
-) -> int:
-    """Index the records of session PACKETS chunks (payloads at ``buf[starts[c]:+sizes[c]]``;
-    records ``f8 t, u16 sensor, u8 kind, u8 0, u16 length, bytes``): where each record (its
-    time) and its bytes start, its sensor and length.  Returns how many."""
-    n = 0
-    for c in range(starts.shape[0]):
-        q = starts[c]
-        stop = q + sizes[c]
-        while q + 14 <= stop:
-            length = buf[q + 12] | (buf[q + 13] << 8)
-            if q + 14 + length > stop:
-                break
-            rec_head[n] = q
-            rec_sensor[n] = buf[q + 8] | (buf[q + 9] << 8)
-            rec_off[n] = q + 14
-            rec_len[n] = length
-            n += 1
-            q += 14 + length
-    return n

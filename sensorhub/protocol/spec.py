@@ -93,7 +93,7 @@ DATA_HEADER = struct.Struct("<BBBBHII")
 DATA_FIELDS = ("version", "kind", "flags", "count", "seq", "first_index", "t_us")
 
 
-def _offsets(layout: struct.Struct, names: tuple[str, ...]) -> dict[str, int]:
+def field_offsets(layout: struct.Struct, names: tuple[str, ...]) -> dict[str, int]:
     """Byte offset of each field of a little-endian struct layout (no padding)."""
     codes = layout.format.lstrip("<")
     assert len(codes) == len(names), (layout.format, names)
@@ -101,7 +101,7 @@ def _offsets(layout: struct.Struct, names: tuple[str, ...]) -> dict[str, int]:
 
 
 #: Where each header field of a data packet starts: the compiled decoder reads these.
-DATA_OFFSET = _offsets(DATA_HEADER, DATA_FIELDS)
+DATA_OFFSET = field_offsets(DATA_HEADER, DATA_FIELDS)
 #: ``<BBBBHHIhI``: version, kind, flags, battery %, seq, battery mV, FIFO overflows,
 #: temperature in 0.01 degC, device t_us.
 STATUS_BODY = struct.Struct("<BBBBHHIhI")
