@@ -249,12 +249,16 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
         )
         print(f"voisard {tr.name}: IC recall {rep['ic']['recall']}", file=sys.stderr)
 
+    def gather(sel: list[dict[str, Any]], table: str, kind: str) -> dict[str, list[float]]:
+        """``{trial/side: times}`` of one kind from the rows ``sel``."""
+        return {k[1]: v for r in sel for k, v in r["times"][table].items() if k[0] == kind}
+
     def pooled(subjects: set[int]) -> dict[str, Any]:
         sel = [r for r in rows if r["subject"] in subjects]
         out: dict[str, Any] = {"trials": len(sel), "subjects": sorted(subjects)}
         for kind in ("ic", "to"):
-            truth = {k[1]: v for r in sel for k, v in r["times"]["truth"].items() if k[0] == kind}
-            found = {k[1]: v for r in sel for k, v in r["times"]["found"].items() if k[0] == kind}
+            truth = gather(sel, "truth", kind)
+            found = gather(sel, "found", kind)
             cov = {k: v for r in sel for k, v in r["times"]["cov"].items()}
             out[kind] = _debiased(truth, found, cov, 0.05)
             out[kind]["truth"] = sum(len(v) for v in truth.values())
@@ -266,20 +270,9 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
             out[kind]["raw_recall"] = round(len(raw) / out[kind]["truth"], 5)
         per_subject: dict[int, float] = {}
         for subj in sorted(subjects):
-            truth = {
-                k[1]: v
-                for r in sel
-                if r["subject"] == subj
-                for k, v in r["times"]["truth"].items()
-                if k[0] == "ic"
-            }
-            found = {
-                k[1]: v
-                for r in sel
-                if r["subject"] == subj
-                for k, v in r["times"]["found"].items()
-                if k[0] == "ic"
-            }
+            mine = [r for r in sel if r["subject"] == subj]
+            truth = gather(mine, "truth", "ic")
+            found = gather(mine, "found", "ic")
             shifted = {k: [x - out["ic"]["bias_ms"] / 1000 for x in v] for k, v in found.items()}
             n = sum(len(v) for v in truth.values())
             m = sum(len(match(t, shifted[k], 0.05)) for k, t in truth.items())

@@ -252,24 +252,32 @@ def _finish_to(q, s, ring_gyr, mask, out, n):  # type: ignore[no-untyped-def]
 
 # ----------------------------------------------------------------- initial contact
 @njit(cache=True)
+def _onset(q, ring_e, mask, ip, pv, lim):  # type: ignore[no-untyped-def]
+    """The contact of an impact-envelope peak ``pv`` at ``ip``: the earliest sample from
+    ``lim`` reaching onset_fraction x the peak (the envelope of a ringing transient dips
+    between lobes, so do not stop at a dip), interpolated between samples."""
+    level = q.onset_fraction * pv
+    k = ip
+    for kk in range(lim, ip):
+        if ring_e[kk & mask] >= level:
+            k = kk
+            break
+    ic = float(k)
+    if k > lim:
+        e0 = ring_e[(k - 1) & mask]
+        e1 = ring_e[k & mask]
+        if e1 > e0:
+            ic = k - 1 + (level - e0) / (e1 - e0)
+    return ic
+
+
+@njit(cache=True)
 def _emit_ic(q, s, ring_e, mask, ip, pv, out, n):  # type: ignore[no-untyped-def]
     """Emit the contact whose impact-envelope peak is at ``ip`` (``pv`` g), or, with
     ``ip < 0``, the swing end plus the usual offset (no impact found)."""
     if ip >= 0:
-        # onset: the earliest sample reaching onset_fraction x peak shortly before it
         lim = max(s.stretch_from, s.win_from - q.onset_max_n, ip - q.onset_max_n)
-        level = q.onset_fraction * pv
-        k = ip
-        for kk in range(lim, ip):
-            if ring_e[kk & mask] >= level:
-                k = kk
-                break
-        ic = float(k)
-        if k > lim:
-            e0 = ring_e[(k - 1) & mask]
-            e1 = ring_e[k & mask]
-            if e1 > e0:
-                ic = k - 1 + (level - e0) / (e1 - e0)
+        ic = _onset(q, ring_e, mask, ip, pv, lim)
         s.offsets_n_hist[s.offsets_pos] = ic - s.win_zc
         s.offsets_pos = (s.offsets_pos + 1) % s.offsets_n_hist.shape[0]
         if s.offsets_n < s.offsets_n_hist.shape[0]:
@@ -492,19 +500,7 @@ def _acc_step(q, s, ring_acc, ring_e, mask, i, e, out, n):  # type: ignore[no-un
     ip = s.acc_cand_i
     pv = s.acc_cand_g
     s.acc_cand_i = -1
-    lim = max(s.stretch_from, ip - q.onset_max_n)
-    level = q.onset_fraction * pv
-    k = ip
-    for kk in range(lim, ip):
-        if ring_e[kk & mask] >= level:
-            k = kk
-            break
-    ic = float(k)
-    if k > lim:
-        e0 = ring_e[(k - 1) & mask]
-        e1 = ring_e[k & mask]
-        if e1 > e0:
-            ic = k - 1 + (level - e0) / (e1 - e0)
+    ic = _onset(q, ring_e, mask, ip, pv, max(s.stretch_from, ip - q.onset_max_n))
     if s.impact_pending > 0:
         n = _finish_impact(q, s, ring_acc, mask, out, n)
     n = _contact(q, s, ic, float(ip), pv, out, n)
