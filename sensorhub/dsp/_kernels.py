@@ -293,9 +293,8 @@ def _emit_ic(q, s, ring_e, mask, ip, pv, out, n):  # type: ignore[no-untyped-def
 
 @njit(cache=True)
 def _contact(q, s, ic, peak, pv, out, n):  # type: ignore[no-untyped-def]
-    """Book-keeping shared by both paths once a contact is decided, and its event."""
-    if s.impact_pending > 0:
-        pass  # finished by the caller before a new contact can be decided
+    """Book-keeping shared by both paths once a contact is decided (the caller has finished
+    any pending impact), and its event."""
     stride = -1.0
     if s.prev_ic >= s.stretch_from and 0 < ic - s.prev_ic <= q.stride_max_n:
         stride = ic - s.prev_ic
