@@ -267,7 +267,8 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
                 for key, t in truth.items()
                 for i, j in match(t, found[key], 0.05)
             ]
-            out[kind]["raw_recall"] = round(len(raw) / out[kind]["truth"], 5)
+            n_truth = out[kind]["truth"]
+            out[kind]["raw_recall"] = round(len(raw) / n_truth, 5) if n_truth else None
         per_subject: dict[int, float] = {}
         for subj in sorted(subjects):
             mine = [r for r in sel if r["subject"] == subj]
