@@ -128,7 +128,6 @@ class DetectorConfig(_Section):
     ic_rel: Frac = 0.55
     ic_floor_g: Annotated[float, _r(0.0, 5.0)] = 0.1
     onset_fraction: Frac = 0.5
-    ic_gyro_weight: Frac = 0.5
     onset_max_ms: Annotated[float, _r(0.0, 200.0)] = 40.0
     lookahead_ms: Annotated[float, _r(0.0, 200.0)] = 8.0
     refractory_min_s: Annotated[float, _r(0.05, 2.0)] = 0.3

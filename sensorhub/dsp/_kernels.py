@@ -23,8 +23,8 @@ Trojaniello et al. 2014):
 * the end of a swing lobe (its zero crossing) anchors the initial-contact window
   ``[zc - ic_pre, zc + ic_post]``: the contact is the onset of the first peak of the
   orientation-free impact envelope ``|HP15Hz(a)|`` reaching ``ic_rel`` x this person's
-  recent window maxima (soft and hard landers alike), averaged (``ic_gyro_weight``) with
-  the zero crossing plus the usual offset between the two; without an impact, the latter;
+  recent window maxima (soft and hard landers alike); without one, the zero crossing
+  plus the usual offset between the two;
 * toe-off is the peak of the largest push-off lobe between the contact (plus
   ``max(to_min, to_contact_fraction x contact time)``) and the next swing: the fastest
   backward rotation (Falbriard et al. 2018); the first push-off after standing is a
@@ -48,15 +48,7 @@ import math
 
 from numba import njit
 
-from sensorhub.dsp._layout import (
-    EV_IC,
-    EV_IMPACT,
-    EV_TO,
-    MIN_OFFSETS,
-    N_COLS,
-    new_params,
-    new_state,
-)
+from sensorhub.dsp._layout import EV_IC, EV_IMPACT, EV_TO, N_COLS, new_params, new_state
 
 __all__ = ["EV_IC", "EV_IMPACT", "EV_TO", "N_COLS", "new_params", "new_state", "process"]
 
@@ -285,14 +277,8 @@ def _emit_ic(q, s, ring_e, mask, ip, pv, out, n):  # type: ignore[no-untyped-def
     ``ip < 0``, the swing end plus the usual offset (no impact found)."""
     if ip >= 0:
         lim = max(s.stretch_from, s.win_from - q.onset_max_n, ip - q.onset_max_n)
-        acc_ic = _onset(q, ring_e, mask, ip, pv, lim)
-        ic = acc_ic
-        if s.offsets_n >= MIN_OFFSETS:
-            # two estimates of one instant: the impact onset, and the end of the swing
-            # plus its usual offset to the impact; their errors are partly independent
-            gyro_ic = s.win_zc + _median(s.offsets_n_hist, s.offsets_n, s.scratch)
-            ic = (1.0 - q.ic_gyro_weight) * acc_ic + q.ic_gyro_weight * gyro_ic
-        s.offsets_n_hist[s.offsets_pos] = acc_ic - s.win_zc
+        ic = _onset(q, ring_e, mask, ip, pv, lim)
+        s.offsets_n_hist[s.offsets_pos] = ic - s.win_zc
         s.offsets_pos = (s.offsets_pos + 1) % s.offsets_n_hist.shape[0]
         if s.offsets_n < s.offsets_n_hist.shape[0]:
             s.offsets_n += 1

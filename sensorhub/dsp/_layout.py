@@ -44,7 +44,6 @@ PARAMS = np.dtype(
         ("ic_rel", np.float64),
         ("ic_floor_g", np.float64),
         ("onset_fraction", np.float64),
-        ("ic_gyro_weight", np.float64),  # weight of the swing end (+ offset) in the contact
         ("onset_max_n", np.int64),
         ("lookahead_n", np.int64),
         ("dt_s", np.float64),  # 1 / fs_hz
@@ -73,8 +72,7 @@ PARAMS = np.dtype(
 
 N_LEVELS = 5  # window maxima behind the person's own impact level
 N_STRIDES = 5  # strides behind the stride estimate
-N_OFFSETS = 9  # (acc contact - swing end) behind the gyroscope estimate of the contact
-MIN_OFFSETS = 3  # offsets needed before the gyroscope estimate is used with an impact
+N_OFFSETS = 9  # (acc contact - swing end) behind the gyroscope-only contact
 
 # ------------------------------------------------------------------------------- state
 STATE = np.dtype(

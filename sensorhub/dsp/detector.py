@@ -83,7 +83,6 @@ def kernel_params(
     p["ic_rel"] = q.ic_rel
     p["ic_floor_g"] = q.ic_floor_g
     p["onset_fraction"] = q.onset_fraction
-    p["ic_gyro_weight"] = q.ic_gyro_weight
     p["onset_max_n"] = n(q.onset_max_ms / 1000)
     p["lookahead_n"] = n(q.lookahead_ms / 1000)
     p["dt_s"] = 1.0 / fs

@@ -208,13 +208,8 @@ def detect(
             finish_impact()
         if peak_at >= 0:
             limit = max(stretch_from, w.start - q["onset_max_n"], peak_at - q["onset_max_n"])
-            from_impact = onset(peak_at, size, limit)
-            ic = from_impact
-            if len(me.offsets) >= L.MIN_OFFSETS:  # average with the swing end + offset
-                from_swing = w.zc + statistics.median(me.offsets)
-                weight = float(q["ic_gyro_weight"])
-                ic = (1.0 - weight) * from_impact + weight * from_swing
-            me.offsets = [*me.offsets, from_impact - w.zc][-L.N_OFFSETS :]
+            ic = onset(peak_at, size, limit)
+            me.offsets = ([*me.offsets, ic - w.zc])[-L.N_OFFSETS :]
             contact(ic, float(peak_at), size)
         else:  # no impact: the end of the swing plus the usual offset
             off = statistics.median(me.offsets) if me.offsets else 0.0
