@@ -122,6 +122,10 @@ class DetectorConfig(_Section):
     stance_quiet_ms: Annotated[float, _r(5.0, 1000.0)] = 60.0
     vote_decay: Frac = 0.85
     vote_decide: Annotated[float, _r(0.5, 6.0)] = 1.0
+    # the closing step of a walk: a swing lobe too small to count, then a still stance
+    close_floor_dps: Annotated[float, _r(5.0, 500.0)] = 30.0
+    close_area_floor_deg: Annotated[float, _r(0.0, 90.0)] = 2.0
+    close_still_ms: Annotated[float, _r(10.0, 5000.0)] = 400.0
     # initial contact
     ic_pre_ms: Annotated[float, _r(0.0, 200.0)] = 30.0
     ic_post_ms: Annotated[float, _r(10.0, 400.0)] = 100.0

@@ -244,8 +244,20 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
                 inside = any(a <= x <= b for a, b in tr.coverage.get(side, []))
                 if inside and x > ref[2] + 0.2 and np.min(np.abs(ref - x)) > 0.15:
                     phase += 1
+        # IC recall by kind of step (the bias is removed per pool below)
+        kinds: dict[str, list[tuple[str, float]]] = {}
+        for side in ("left", "right"):
+            ref = times["truth"][("ic", f"{tr.name}/{side}")]
+            kinds[side] = [(datasets.step_kind(t, ref, tr.uturn_s), t) for t in ref]
         rows.append(
-            {"trial": tr.name, "subject": tr.subject, "report": rep, "times": times, "phase": phase}
+            {
+                "trial": tr.name,
+                "subject": tr.subject,
+                "report": rep,
+                "times": times,
+                "phase": phase,
+                "kinds": kinds,
+            }
         )
         print(f"voisard {tr.name}: IC recall {rep['ic']['recall']}", file=sys.stderr)
 
@@ -279,6 +291,21 @@ def voisard_report(tmp: Path, data: Path) -> dict[str, Any]:
             m = sum(len(match(t, shifted[k], 0.05)) for k, t in truth.items())
             per_subject[subj] = round(m / n, 4) if n else 0.0
         out["ic_recall_per_subject"] = per_subject
+        by_kind: dict[str, list[int]] = {k: [0, 0] for k in datasets.STEP_KINDS}
+        for r in sel:
+            for side, steps in r["kinds"].items():
+                key = f"{r['trial']}/{side}"
+                bias_s = out["ic"]["bias_ms"] / 1000
+                moved: list[float] = [x - bias_s for x in r["times"]["found"][("ic", key)]]
+                ref: list[float] = [t for _, t in steps]
+                hit = {i for i, _ in match(ref, moved, 0.05)}
+                for i, (kind, _) in enumerate(steps):
+                    by_kind[kind][0] += 1
+                    by_kind[kind][1] += i in hit
+        out["ic_recall_by_kind"] = {
+            k: {"steps": n, "recall": round(m / n, 4) if n else None}
+            for k, (n, m) in by_kind.items()
+        }
         out["out_of_phase_after_3_strides"] = sum(r["phase"] for r in sel)
         out["out_of_phase_max_per_trial"] = max((r["phase"] for r in sel), default=0)
         ct = [r["report"].get("contact_time", {}) for r in sel]
@@ -361,6 +388,17 @@ def voisard_lines(v: dict[str, Any]) -> list[str]:
         row("held out", v["held_out"]),
         "",
         f"IC recall per subject: {per}.",
+        "",
+        "IC recall by kind of step (`tools.datasets.step_kind`): "
+        + "; ".join(
+            f"{name}: "
+            + ", ".join(
+                f"{k} {_pct(x['recall'])} of {x['steps']}"
+                for k, x in g["ic_recall_by_kind"].items()
+            )
+            for name, g in (("tuned", v["tuned"]), ("held out", v["held_out"]))
+        )
+        + ".",
         "",
     ]
 

@@ -99,6 +99,20 @@ def adeptdata(data: Path, out: Path) -> Converted:
 VOISARD_TUNED = frozenset(range(1, 9))
 
 
+STEP_KINDS = ("straight", "turn", "first of a walk", "last of a walk")
+
+
+def step_kind(ic_s: float, same_foot_ics_s: list[float], uturn_s: tuple[float, float]) -> str:
+    """What kind of step a voisard reference contact is: the first or the last of a walk
+    (no contact of that foot within 1.6 s before / after; a lone step is a last one), a
+    step within 1 s of the U-turn, or straight walking."""
+    if not any(0 < x - ic_s < 1.6 for x in same_foot_ics_s):
+        return "last of a walk"
+    if not any(0 < ic_s - x < 1.6 for x in same_foot_ics_s):
+        return "first of a walk"
+    return "turn" if uturn_s[0] - 1 <= ic_s <= uturn_s[1] + 1 else "straight"
+
+
 @dataclass(frozen=True)
 class Trial:
     """One voisard_walking trial as a session (both feet), its truth and coverage."""
@@ -108,6 +122,7 @@ class Trial:
     session: Path
     truth: Path
     coverage: dict[str, list[tuple[float, float]]]
+    uturn_s: tuple[float, float]
 
 
 def voisard(data: Path, out: Path) -> list[Trial]:
@@ -141,7 +156,8 @@ def voisard(data: Path, out: Path) -> list[Trial]:
         ]
         import_csv(files, session, acc_units="g", gyro_units="dps", time_column="t_s")
         cov = {k: [(float(a), float(b)) for a, b in v] for k, v in meta["coverage_s"].items()}
-        trials.append(Trial(d.name, int(meta["subject"]), session, d / "truth.csv", cov))
+        uturn = (float(meta["uturn_s"][0]), float(meta["uturn_s"][1]))
+        trials.append(Trial(d.name, int(meta["subject"]), session, d / "truth.csv", cov, uturn))
     return trials
 
 

@@ -25,6 +25,9 @@ Trojaniello et al. 2014):
   orientation-free impact envelope ``|HP15Hz(a)|`` reaching ``ic_rel`` x this person's
   recent window maxima (soft and hard landers alike); without one, the zero crossing
   plus the usual offset between the two;
+* a walk ends with a small step and stillness: a lobe also ends once the foot has been
+  still for ``close_still``, and a swing lobe too small for a stride is a contact (a
+  *closing step*) when the foot is still after it and no stride follows;
 * toe-off is the peak of the largest push-off lobe between the contact (plus
   ``max(to_min, to_contact_fraction x contact time)``) and the next swing: the fastest
   backward rotation (Falbriard et al. 2018); the first push-off after standing is a
@@ -102,6 +105,7 @@ def _reset_stretch(s, index):  # type: ignore[no-untyped-def]
     s.lobe_late_peak_dps = 0.0
     s.lobe_late_i = -1
     s.last_same_i = index
+    s.last_strong_i = index
     s.stance_quiet_run_n = 0
     s.after_quiet = 0
     s.win_open = 0
@@ -115,6 +119,7 @@ def _reset_stretch(s, index):  # type: ignore[no-untyped-def]
     s.to_best_i = -1
     s.acc_cand_i = -1
     s.contacts_in_stretch = 0
+    s.close_end_i = -1
 
 
 @njit(cache=True)
@@ -315,24 +320,28 @@ def _ic_search(q, s, ring_acc, ring_e, mask, i, e, scan, out, n):  # type: ignor
         return n
     if e > s.win_max_g:
         s.win_max_g = e
-    if s.ic_level_g == 0:
-        # the first window of a sensor: its largest peak, taken when the window closes
+    if s.ic_level_g == 0 or s.win_closing > 0:
+        # the first window of a sensor, or a closing step (a softer landing than the
+        # walk's): its largest peak, taken when the window closes
         if s.cand_i < 0 or e > s.cand_g:
             s.cand_i = i
             s.cand_g = e
-    elif e > max(q.ic_floor_g, q.ic_rel * s.ic_level_g) and (
-        s.cand_i < 0 or (e > s.cand_g and i - s.cand_i < q.lookahead_n)
-    ):
-        s.cand_i = i
-        s.cand_g = e
-    if s.win_emitted == 0 and s.ic_level_g > 0 and s.cand_i >= 0 and i - s.cand_i >= q.lookahead_n:
-        n = _decide_ic(q, s, ring_acc, ring_e, mask, s.cand_i, s.cand_g, out, n)
+    else:
+        # the first peak reaching ic_rel x this person's level, confirmed after lookahead
+        if e > max(q.ic_floor_g, q.ic_rel * s.ic_level_g) and (
+            s.cand_i < 0 or (e > s.cand_g and i - s.cand_i < q.lookahead_n)
+        ):
+            s.cand_i = i
+            s.cand_g = e
+        if s.win_emitted == 0 and s.cand_i >= 0 and i - s.cand_i >= q.lookahead_n:
+            n = _decide_ic(q, s, ring_acc, ring_e, mask, s.cand_i, s.cand_g, out, n)
     if not scan and i >= s.win_end:
-        s.levels_g[s.levels_pos] = s.win_max_g
-        s.levels_pos = (s.levels_pos + 1) % s.levels_g.shape[0]
-        if s.levels_n < s.levels_g.shape[0]:
-            s.levels_n += 1
-        s.ic_level_g = _median(s.levels_g, s.levels_n, s.scratch)
+        if s.win_closing == 0:
+            s.levels_g[s.levels_pos] = s.win_max_g
+            s.levels_pos = (s.levels_pos + 1) % s.levels_g.shape[0]
+            if s.levels_n < s.levels_g.shape[0]:
+                s.levels_n += 1
+            s.ic_level_g = _median(s.levels_g, s.levels_n, s.scratch)
         if s.win_emitted == 0:
             n = _decide_ic(q, s, ring_acc, ring_e, mask, s.cand_i, s.cand_g, out, n)
         s.win_open = 0
@@ -358,6 +367,39 @@ def _decide_ic(q, s, ring_acc, ring_e, mask, ip, pv, out, n):  # type: ignore[no
 
 # --------------------------------------------------------------------- sagittal lobes
 @njit(cache=True)
+def _refractory(q, s, i):  # type: ignore[no-untyped-def]
+    """Whether a swing ending at sample ``i`` is too soon after the last contact for
+    another one."""
+    refractory = q.refractory_min_n
+    if s.stride_n > 0:
+        refractory = max(refractory, q.refractory_stride_fraction * s.stride_n)
+    return s.prev_ic >= 0 and i - s.prev_ic < refractory
+
+
+@njit(cache=True)
+def _swing_end(q, s, i):  # type: ignore[no-untyped-def]
+    """Where the lobe ending at ``i`` crossed zero, or, when it ended because the foot
+    stopped (the rate hovers about zero, with no sign change), where it fell below the
+    hysteresis."""
+    zc: int = s.last_same_i + 1
+    if s.stance_quiet_run_n >= q.close_still_n:
+        zc = min(zc, s.last_strong_i + 1)
+    return zc
+
+
+@njit(cache=True)
+def _to_candidate(q, s):  # type: ignore[no-untyped-def]
+    """A push-off lobe ended: the toe-off is the largest one after the contact."""
+    if s.last_ic >= 0 and s.lobe_peak_i - s.last_ic > q.stride_max_n:
+        s.last_ic = -1.0  # stood still since: a start, not the toe-off of that contact
+        s.to_from_i = -1.0
+        s.to_free = 1
+    if (s.last_ic >= 0 or s.to_free > 0) and s.lobe_late_peak_dps > s.to_best_dps:
+        s.to_best_dps = s.lobe_late_peak_dps
+        s.to_best_i = s.lobe_late_i
+
+
+@njit(cache=True)
 def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignore[no-untyped-def]
     """A lobe of sign ``s.lobe_sign`` ended at sample ``i``: polarity evidence, toe-off
     candidate, and, for a swing lobe, the contact window."""
@@ -365,10 +407,24 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
     side = 0 if sign > 0 else 1
     pk = s.lobe_peak_dps
     level = _decay_levels(q, s, i)
-    if pk < max(q.lobe_floor_dps, q.lobe_rel * level):
+    if pk < max(q.lobe_floor_dps, q.lobe_rel * level) or s.lobe_area_deg < max(
+        q.lobe_area_floor_deg, q.lobe_area_rel * s.area_level_deg[side]
+    ):
+        # too small for a stride, but the last step of a walk is small: remember it until
+        # the foot is still (then it was a step) or a full lobe comes (then it was not)
+        if (
+            s.polarity != 0
+            and pk >= q.close_floor_dps
+            and s.lobe_area_deg >= q.close_area_floor_deg
+        ):
+            zc = _swing_end(q, s, i)
+            walking = s.prev_ic >= 0 and i - s.prev_ic <= q.stride_max_n
+            if sign == s.polarity and walking and s.win_open == 0 and not _refractory(q, s, zc):
+                s.close_zc_i = zc
+                s.close_end_i = i
+                s.close_quiet = 0
         return n
-    if s.lobe_area_deg < max(q.lobe_area_floor_deg, q.lobe_area_rel * s.area_level_deg[side]):
-        return n
+    s.close_end_i = -1
     s.peak_level_dps[side] = max(s.peak_level_dps[side], pk)
     s.area_level_deg[side] = max(s.area_level_deg[side], s.lobe_area_deg)
     _set_thresholds(q, s, max(s.peak_level_dps[0], s.peak_level_dps[1]))
@@ -383,27 +439,24 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
         s.polarity = 1 if s.peak_level_dps[0] >= s.peak_level_dps[1] else -1
     if s.polarity == 0:
         return n
-    # toe-off candidate: the largest push-off lobe after the contact
     if sign == -s.polarity:
-        if s.last_ic >= 0 and s.lobe_peak_i - s.last_ic > q.stride_max_n:
-            s.last_ic = -1.0  # stood still since: a start, not the toe-off of that contact
-            s.to_from_i = -1.0
-            s.to_free = 1
-        if (s.last_ic >= 0 or s.to_free > 0) and s.lobe_late_peak_dps > s.to_best_dps:
-            s.to_best_dps = s.lobe_late_peak_dps
-            s.to_best_i = s.lobe_late_i
+        _to_candidate(q, s)
         return n
     # a swing lobe ended: open the contact window around its zero crossing
-    if s.win_open > 0:
+    zc = _swing_end(q, s, i)
+    if s.win_open > 0 or _refractory(q, s, zc):
         return n
-    refractory = q.refractory_min_n
-    if s.stride_n > 0:
-        refractory = max(refractory, q.refractory_stride_fraction * s.stride_n)
-    if s.prev_ic >= 0 and i - s.prev_ic < refractory:
-        return n
+    return _open_window(q, s, ring_acc, ring_gyr, ring_e, mask, zc, i, 0, out, n)
+
+
+@njit(cache=True)
+def _open_window(q, s, ring_acc, ring_gyr, ring_e, mask, zc, i, closing, out, n):  # type: ignore[no-untyped-def]
+    """Open the contact window around the swing end ``zc`` and search its samples before
+    ``i``, the end of the lobe (a window that closed before the lobe ended takes them
+    all); ``closing``: the closing step of a walk, whose window is decided here."""
     n = _finish_to(q, s, ring_gyr, mask, out, n)
-    zc = s.last_same_i + 1
     s.win_open = 1
+    s.win_closing = closing
     s.win_emitted = 0
     s.win_zc = float(zc)
     s.win_max_g = 0.0
@@ -411,8 +464,19 @@ def _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n):  # type: ignor
     s.win_end = float(zc + q.ic_post_n)
     s.cand_i = -1
     for k in range(s.win_from, i):
-        n = _ic_search(q, s, ring_acc, ring_e, mask, k, ring_e[k & mask], True, out, n)
+        scan = closing == 0 or k < s.win_end
+        n = _ic_search(q, s, ring_acc, ring_e, mask, k, ring_e[k & mask], scan, out, n)
+        if s.win_open == 0:
+            break
     return n
+
+
+@njit(cache=True)
+def _new_lobe(s):  # type: ignore[no-untyped-def]
+    s.lobe_peak_dps = 0.0
+    s.lobe_area_deg = 0.0
+    s.lobe_late_peak_dps = 0.0
+    s.lobe_late_i = -1
 
 
 @njit(cache=True)
@@ -449,8 +513,25 @@ def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag2, e, out, n): 
             s.after_quiet = 1
             if s.last_ic < 0:
                 s.to_free = 1
+            if s.close_end_i >= 0:
+                s.close_quiet = 1
+        if s.stance_quiet_run_n == q.close_still_n and s.lobe_peak_dps > 0:
+            # the foot has stopped: the lobe is over (the last one of a walk has no sign
+            # change); it came before this stillness, so it is no push-off vote
+            s.after_quiet = 0
+            n = _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n)
+            _new_lobe(s)
+            s.after_quiet = 1
     else:
         s.stance_quiet_run_n = 0
+    if s.close_end_i >= 0:
+        # a small swing lobe, then the foot was still and no stride followed within
+        # close_still: the closing step of a walk
+        stopped = s.stance_quiet_run_n >= q.close_still_n
+        if stopped or i - s.close_end_i >= q.close_still_n:
+            if (stopped or s.close_quiet > 0) and s.win_open == 0:
+                n = _open_window(q, s, ring_acc, ring_gyr, ring_e, mask, s.close_zc_i, i, 1, out, n)
+            s.close_end_i = -1
     sign = s.lobe_sign
     if sign == 0:
         sign = 1 if r >= 0 else -1
@@ -458,6 +539,8 @@ def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag2, e, out, n): 
         sign = -sign
     if r * s.lobe_sign > 0:
         s.last_same_i = i
+        if r * s.lobe_sign > s.hysteresis_dps:
+            s.last_strong_i = i
     if s.win_open > 0:
         n = _ic_search(q, s, ring_acc, ring_e, mask, i, e, False, out, n)
     if s.lobe_sign == 0:
@@ -465,10 +548,7 @@ def _gyro_step(q, s, ring_acc, ring_gyr, ring_e, mask, i, r, gmag2, e, out, n): 
     if sign != s.lobe_sign:
         n = _lobe_end(q, s, ring_acc, ring_gyr, ring_e, mask, i, out, n)
         s.lobe_sign = sign
-        s.lobe_peak_dps = 0.0
-        s.lobe_area_deg = 0.0
-        s.lobe_late_peak_dps = 0.0
-        s.lobe_late_i = -1
+        _new_lobe(s)
     ar = abs(r)
     if r * s.lobe_sign > 0:
         s.lobe_area_deg += ar * q.dt_s

@@ -38,6 +38,9 @@ PARAMS = np.dtype(
         ("stance_quiet_n", np.int64),
         ("vote_decay", np.float64),
         ("vote_decide", np.float64),
+        ("close_floor_dps", np.float64),  # a closing step: a small swing lobe, then still
+        ("close_area_floor_deg", np.float64),
+        ("close_still_n", np.int64),
         # initial contact window
         ("ic_pre_n", np.int64),
         ("ic_post_n", np.int64),
@@ -104,10 +107,14 @@ STATE = np.dtype(
         ("lobe_late_peak_dps", np.float64),  # its peak once a toe-off can be (see to_min)
         ("lobe_late_i", np.int64),
         ("last_same_i", np.int64),  # last sample on the lobe's side of zero
+        ("last_strong_i", np.int64),  # last sample beyond the hysteresis on that side
         ("stance_quiet_run_n", np.int64),
         ("after_quiet", np.int64),
         ("vote", np.float64),
         ("polarity", np.int64),  # sign of the swing lobes: 0 while undecided
+        ("close_zc_i", np.int64),  # a small swing lobe's end waiting for a still stance
+        ("close_end_i", np.int64),  # the sample its lobe ended (-1: none pending)
+        ("close_quiet", np.int64),  # 1: the foot has been still since
         # initial contact window
         ("win_open", np.int64),
         ("win_from", np.int64),
@@ -115,6 +122,7 @@ STATE = np.dtype(
         ("win_zc", np.float64),
         ("win_max_g", np.float64),
         ("win_emitted", np.int64),
+        ("win_closing", np.int64),  # 1: the window of a closing step (no level update)
         ("cand_i", np.int64),  # -1: none
         ("cand_g", np.float64),
         ("ic_level_g", np.float64),  # 0 until the first window closed
@@ -169,5 +177,6 @@ def new_state() -> npt.NDArray[np.void]:
     s["to_from_i"] = -1.0
     s["hysteresis_dps"] = -1.0  # thresholds not set yet (the kernel sets them from the floors)
     s["acc_cand_i"] = -1
+    s["close_end_i"] = -1
     s["next_index"] = 0
     return st

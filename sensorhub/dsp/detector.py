@@ -78,6 +78,9 @@ def kernel_params(
     p["stance_quiet_n"] = n(q.stance_quiet_ms / 1000)
     p["vote_decay"] = q.vote_decay
     p["vote_decide"] = q.vote_decide
+    p["close_floor_dps"] = q.close_floor_dps
+    p["close_area_floor_deg"] = q.close_area_floor_deg
+    p["close_still_n"] = n(q.close_still_ms / 1000)
     p["ic_pre_n"] = round(q.ic_pre_ms / 1000 * fs)
     p["ic_post_n"] = n(q.ic_post_ms / 1000)
     p["ic_rel"] = q.ic_rel

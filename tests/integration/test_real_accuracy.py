@@ -4,7 +4,7 @@ docs/accuracy.md against regressions.
 The floors are the figures measured when the current detector landed, less a small margin
 (so a change that loses steps on real data fails here even if the simulator still passes).
 They are not the targets: issue 10 asks 99 % on voisard_walking, the detector reaches about
-87 % (docs/accuracy.md says where it falls short).  Raise them as detection improves.
+90 % (docs/accuracy.md says where it falls short, and what limits any detector there).  Raise them as detection improves.
 Marked slow: ``-m "not slow"`` skips them locally; CI runs them.
 """
 
@@ -36,15 +36,16 @@ def test_voisard_held_out_subjects(voisard: dict[str, dict[str, object]]) -> Non
     held = voisard["held_out"]
     ic, to = held["ic"], held["to"]
     assert isinstance(ic, dict) and isinstance(to, dict)
-    # measured when it landed: IC 86.8 % / 91.4 %, TO 86.7 % / 92.6 %, worst subject 78.3 %
-    assert ic["recall"] >= 0.84 and ic["precision"] >= 0.88
-    assert to["recall"] >= 0.84 and to["precision"] >= 0.89
+    # measured with the closing-step rule: IC 89.9 % / 90.2 %, TO 88.0 % / 90.7 %, worst
+    # subject 85.4 % (before it: IC 86.7 % / 91.3 %, TO 86.7 % / 92.6 %, worst 78.8 %)
+    assert ic["recall"] >= 0.87 and ic["precision"] >= 0.88
+    assert to["recall"] >= 0.85 and to["precision"] >= 0.88
     # these two meet the issue's targets
     assert to["median_abs_ms"] <= 10.0
     contact = held["contact_time_median_debiased_ms"]
     assert isinstance(contact, float) and abs(contact) <= 20.0
     per = held["ic_recall_per_subject"]
-    assert isinstance(per, dict) and min(per.values()) >= 0.75
+    assert isinstance(per, dict) and min(per.values()) >= 0.80
 
 
 def test_voisard_every_subject_is_found(voisard: dict[str, dict[str, object]]) -> None:
@@ -52,7 +53,7 @@ def test_voisard_every_subject_is_found(voisard: dict[str, dict[str, object]]) -
     no subject may fall back to that."""
     for fold in ("tuned", "held_out"):
         per = voisard[fold]["ic_recall_per_subject"]
-        assert isinstance(per, dict) and min(per.values()) >= 0.72, (fold, per)
+        assert isinstance(per, dict) and min(per.values()) >= 0.77, (fold, per)
 
 
 def test_voisard_no_recording_locks_into_the_wrong_phase(

@@ -42,6 +42,7 @@ class Window:
     cand_at: int = -1
     cand: float = 0.0
     decided: bool = False
+    closing: bool = False  # the closing step of a walk: its largest peak, no level update
 
 
 @dataclass
@@ -140,7 +141,10 @@ def detect(
     still_run = 0
     impact: tuple[float, float] | None = None  # (contact, window end)
     lobe = Lobe()
-    last_same = 0
+    last_same = 0  # last sample of the lobe on its side of zero
+    last_strong = 0  # ... and beyond the hysteresis
+    closing: tuple[int, int] | None = None  # (swing end, lobe end) of a small swing lobe
+    closing_still = False  # the foot has been still since that lobe
     quiet_run = 0
     after_quiet = False
     window: Window | None = None
@@ -229,17 +233,19 @@ def detect(
             return
         w.largest = max(w.largest, e)
         level = me.ic_level
-        if level == 0:
+        if level == 0 or w.closing:  # the largest peak of the window
             if w.cand_at < 0 or e > w.cand:
                 w.cand_at, w.cand = i, e
-        elif e > max(q["ic_floor_g"], q["ic_rel"] * level) and (
-            w.cand_at < 0 or (e > w.cand and i - w.cand_at < q["lookahead_n"])
-        ):
-            w.cand_at, w.cand = i, e
-        if not w.decided and level > 0 and w.cand_at >= 0 and i - w.cand_at >= q["lookahead_n"]:
-            decide(w, w.cand_at, w.cand)
+        else:  # the first peak over the person's level, once confirmed
+            if e > max(q["ic_floor_g"], q["ic_rel"] * level) and (
+                w.cand_at < 0 or (e > w.cand and i - w.cand_at < q["lookahead_n"])
+            ):
+                w.cand_at, w.cand = i, e
+            if not w.decided and w.cand_at >= 0 and i - w.cand_at >= q["lookahead_n"]:
+                decide(w, w.cand_at, w.cand)
         if not opening and i >= w.end:
-            me.window_maxima = ([*me.window_maxima, w.largest])[-L.N_LEVELS :]
+            if not w.closing:
+                me.window_maxima = ([*me.window_maxima, w.largest])[-L.N_LEVELS :]
             if not w.decided:
                 decide(w, w.cand_at, w.cand)
             window = None
@@ -287,8 +293,32 @@ def detect(
         quiet = max(q["stance_quiet_floor_dps"], q["stance_quiet_rel"] * level)
         me.quiet2 = quiet * quiet
 
+    def refractory(i: int) -> bool:
+        wait = float(q["refractory_min_n"])
+        if me.stride > 0:
+            wait = max(wait, q["refractory_stride_fraction"] * me.stride)
+        return prev_ic >= 0 and i - prev_ic < wait
+
+    def swing_end(i: int) -> int:
+        """The zero crossing, or where the rate fell under the hysteresis if the lobe ended
+        because the foot stopped (no sign change)."""
+        zc = last_same + 1
+        return min(zc, last_strong + 1) if quiet_run >= q["close_still_n"] else zc
+
+    def open_window(zc: int, i: int, is_closing: bool) -> None:
+        nonlocal window
+        toe_off()
+        window = Window(
+            zc, max(stretch_from, zc - q["ic_pre_n"]), zc + q["ic_post_n"], closing=is_closing
+        )
+        end = window.end
+        for k in range(window.start, i):
+            window_sample(k, e_at(k), not is_closing or k < end)
+            if window is None:
+                break
+
     def lobe_ended(i: int) -> None:
-        nonlocal after_quiet, last_ic, to_free, to_best, window, to_from
+        nonlocal after_quiet, last_ic, to_free, to_best, window, to_from, closing, closing_still
         s = lobe.sign
         f = float(q["level_decay"]) ** float(i - me.levels_at)
         me.levels_at = i
@@ -296,10 +326,24 @@ def detect(
         me.area_level = {k: v * f for k, v in me.area_level.items()}
         level = max(me.peak_level.values())
         thresholds(level)
-        if lobe.peak < max(q["lobe_floor_dps"], q["lobe_rel"] * level):
+        if lobe.peak < max(q["lobe_floor_dps"], q["lobe_rel"] * level) or lobe.area_deg < max(
+            q["lobe_area_floor_deg"], q["lobe_area_rel"] * me.area_level[s]
+        ):
+            # a small swing lobe while walking may be the last step: wait for stillness
+            if (
+                me.polarity != 0
+                and s == me.polarity
+                and lobe.peak >= q["close_floor_dps"]
+                and lobe.area_deg >= q["close_area_floor_deg"]
+                and prev_ic >= 0
+                and i - prev_ic <= q["stride_max_n"]
+                and window is None
+                and not refractory(swing_end(i))
+            ):
+                closing = (swing_end(i), i)
+                closing_still = False
             return
-        if lobe.area_deg < max(q["lobe_area_floor_deg"], q["lobe_area_rel"] * me.area_level[s]):
-            return
+        closing = None
         me.peak_level[s] = max(me.peak_level[s], lobe.peak)
         me.area_level[s] = max(me.area_level[s], lobe.area_deg)
         thresholds(max(me.peak_level.values()))
@@ -318,18 +362,9 @@ def detect(
             if (last_ic >= 0 or to_free) and lobe.late_peak > to_best[0]:
                 to_best = (lobe.late_peak, lobe.late_at)
             return
-        if window is not None:
+        if window is not None or refractory(swing_end(i)):
             return
-        refractory = float(q["refractory_min_n"])
-        if me.stride > 0:
-            refractory = max(refractory, q["refractory_stride_fraction"] * me.stride)
-        if prev_ic >= 0 and i - prev_ic < refractory:
-            return
-        toe_off()
-        zc = last_same + 1
-        window = Window(zc, max(stretch_from, zc - q["ic_pre_n"]), zc + q["ic_post_n"])
-        for k in range(window.start, i):
-            window_sample(k, e_at(k), True)
+        open_window(swing_end(i), i, False)
 
     idx_now = -1
     for k in range(len(idx)):
@@ -338,7 +373,8 @@ def detect(
             stretch_from = i
             impact = None
             lobe = Lobe()
-            last_same = i
+            last_same = last_strong = i
+            closing = None
             quiet_run = 0
             after_quiet = False
             window = None
@@ -399,13 +435,28 @@ def detect(
                 after_quiet = True
                 if last_ic < 0:
                     to_free = True
+                if closing is not None:
+                    closing_still = True
+            if quiet_run == q["close_still_n"] and lobe.peak > 0:  # stopped: the lobe is over
+                after_quiet = False  # ... and it came before the stillness: no vote
+                lobe_ended(i)
+                lobe = Lobe(sign=lobe.sign)
+                after_quiet = True
         else:
             quiet_run = 0
+        if closing is not None:  # a small swing lobe, stillness, and no stride after it
+            stopped = quiet_run >= q["close_still_n"]
+            if stopped or i - closing[1] >= q["close_still_n"]:
+                if (stopped or closing_still) and window is None:
+                    open_window(closing[0], i, True)
+                closing = None
         sign = lobe.sign or (1 if r >= 0 else -1)
         if lobe.sign and lobe.sign * r < -me.hysteresis:
             sign = -lobe.sign
         if r * lobe.sign > 0:
             last_same = i
+            if r * lobe.sign > me.hysteresis:
+                last_strong = i
         window_sample(i, e, False)
         if lobe.sign == 0:
             lobe.sign = sign

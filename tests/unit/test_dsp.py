@@ -20,7 +20,7 @@ from sensorhub.dsp import _kernels as K
 from sensorhub.dsp.detector import StepDetector
 from sensorhub.protocol import codec
 from sensorhub.protocol.codec import DataPacket
-from sensorhub.types import Mounting
+from sensorhub.types import Mounting, Side
 from tests.reference.naive_steps import detect
 
 
@@ -165,6 +165,54 @@ def test_footstrike_latency_within_20_ms() -> None:
                     if n_ic > 3:
                         delays.append(emitted - nearest)
         assert delays and max(delays) <= 0.020, (mount, max(delays))
+
+
+@pytest.mark.parametrize("mount", [Mounting.SHOE, Mounting.SHIN])
+def test_the_closing_step_of_a_walk_is_found(mount: Mounting) -> None:
+    """A walk ends with a small step bringing the feet together (a quarter of a full
+    step's rotation and impact, firmware_sim.gait): a contact too small to count as a
+    stride, found once the foot stays still, and no step invented while standing.  The
+    kernel before the closing-step rule missed it at the shoe."""
+    segs = (Segment("stand", 2), Segment("walk", 12), Segment("stand", 3), Segment("walk", 12))
+    cfg = SimConfig(
+        segments=(*segs, Segment("stand", 3)),
+        sensors=(
+            SensorConfig(side=Side.LEFT, mounting=mount, odr_hz=100),
+            SensorConfig(side=Side.RIGHT, mounting=mount, odr_hz=100),
+        ),
+        seed=6,
+    )
+    run = SimulatedRun(cfg)
+    sch = run.schedule
+    closing = {float(t) for t, k in zip(sch.ic, sch.scale, strict=True) if k < 1}
+    assert len(closing) == 2
+    by_sensor: dict[int, list[DataPacket]] = {0: [], 1: []}
+    while not run.done:
+        for d in run.poll(1.0):
+            msg, _ = codec.decode(d.data)
+            if isinstance(msg, DataPacket):
+                by_sensor[d.sensor].append(msg)
+    found_closing = 0
+    for n, sensor in enumerate(run.sensors):
+        info = sensor.info()
+        det = StepDetector(
+            info.odr_hz, info.acc_scale_g, info.gyro_scale_dps, True, mount == Mounting.SHIN
+        )
+        ics = [
+            float(sensor.sample_time(np.int64(0)))
+            + e.index / (sensor.odr_hz * (1 + sensor.clock_ppm * 1e-6))
+            for m in by_sensor[n]
+            for e in det.process(m.samples, m.first_index)
+            if e.kind == int(K.EV_IC)
+        ]
+        truth = [float(t) for t, sd in zip(sch.ic, sch.side, strict=True) if sd == int(sensor.side)]
+        assert len(ics) == len(truth), (sensor.side, len(ics), len(truth))
+        for t in truth:
+            err = min(abs(x - t) for x in ics)
+            # a closing step is timed from a soft landing: the real-data tolerance
+            assert err <= (0.05 if t in closing else 0.02), (sensor.side, t, err)
+            found_closing += t in closing
+    assert found_closing == 2
 
 
 def test_clipping_does_not_create_phantom_steps() -> None:
