@@ -13,7 +13,9 @@ All state is in explicit arrays; nothing is allocated per packet.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -337,6 +339,17 @@ def clock_update(clk: np.ndarray, minima: np.ndarray, last_index: float, arrival
     if clk[C_N] == 0:
         clk[C_OFFSET] = clk[C_CUR_MIN]
         clk[C_SLOPE] = 0.0
+
+
+def compiled_for(dispatcher: Any, args: list[object]) -> Any:
+    """The compiled function of ``dispatcher`` for exactly the types of ``args`` (already
+    compiled by a call with them), callable without numba's per-call type dispatch; the
+    dispatcher itself if numba has no such entry."""
+    try:
+        sig = tuple(numba.typeof(a) for a in args)  # type: ignore[no-untyped-call]
+        return dispatcher.overloads[sig].entry_point
+    except (KeyError, AttributeError, ValueError):
+        return dispatcher
 
 
 @njit(cache=True)

@@ -57,8 +57,9 @@ class Processor:
         for ev in stream.feed(t, data):
             out.append(ev)
             self._derive(ev, out)
-        if stream.last_index >= 0:
-            self._tick(stream.now(), out)
+        now = stream.last_now
+        if now == now:  # not nan: a sample has been processed
+            self._tick(now, out)
         return out
 
     def _tick(self, now: float, out: list[AnyEvent]) -> None:

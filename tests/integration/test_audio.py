@@ -30,13 +30,15 @@ PLAY = textwrap.dedent(
         q = asyncio.Queue()
         task = asyncio.create_task(sink.run(q))
         await asyncio.sleep(0.01)
+        start = sink.frames  # silence so far: the card pulls it while nothing plays
         q.put_nowait(Cue(t=0.0, sensor="", side="both", cue="metronome", playing=True,
                          target_spm=174.0, gain=1.0))
         # the file plugin is unpaced: the card pulls as fast as the machine allows, so wait
-        # for 8 s of sound (>= 23 beats) rather than a fixed time (a loaded machine pulls less)
+        # for 8 s of sound after the cue (>= 23 beats) rather than a fixed time (a loaded
+        # machine pulls less, and more silence before the cue)
         for _ in range(2000):
             await asyncio.sleep(0.01)
-            if sink.frames >= 8 * 48000:
+            if sink.frames - start >= 8 * 48000:
                 break
         q.put_nowait(STOP)
         await task

@@ -4,7 +4,8 @@ docs/accuracy.md against regressions.
 The floors are the figures measured when the current detector landed, less a small margin
 (so a change that loses steps on real data fails here even if the simulator still passes).
 They are not the targets: issue 10 asks 99 % on voisard_walking, the detector reaches about
-90 % (docs/accuracy.md says where it falls short, and what limits any detector there).  Raise them as detection improves.
+90 % (docs/accuracy.md says where it falls short, and what limits any detector there).
+Raise them as detection improves.
 Marked slow: ``-m "not slow"`` skips them locally; CI runs them.
 """
 
