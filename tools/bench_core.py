@@ -5,11 +5,11 @@
 
 Measures on one core: samples/s of the whole decode + stream assembly + detect path (a
 replay of the recording), the cost per notification (19 samples) with its median and
-99th percentile (the best of three passes), start-up to the first processed packet with a warm numba cache, the slow
-pure-Python reference on the same data, and, as a peer, gaitmap's offline event detection
-(HerzerEventDetection, MIT) on the same hour.  gaitmap is not a dependency of sensorhub:
-install it in a separate environment, e.g.
-``python -m venv .bench-venv && .bench-venv/bin/pip install gaitmap``.
+99th percentile (the best of three passes), start-up to the first processed packet with a
+warm numba cache, the slow pure-Python reference on the same data, and, as a peer,
+gaitmap's offline event detection (HerzerEventDetection, MIT) on the same hour.  gaitmap
+is not a dependency of sensorhub: install it in a separate environment, e.g.
+``python -m venv .bench-venv && .bench-venv/bin/pip install gaitmap gaitmap-mad``.
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"| >= 20 M samples/s | {w['samples_per_s'] / 1e6:.2f} M samples/s "
         f"({w['samples']:,} samples, {w['notifications']:,} notifications, "
         f"{w['events']:,} events in {w['seconds']:.3f} s) |",
-        f"| live path, per notification (19 samples): decode, assemble, detect, events, best of 3 passes "
+        f"| live path, per notification (19 samples): decode, assemble, detect, events, "
+        f"best of 3 passes "
         f"| <= 5 us median | median {w['per_notification_us_median']:.2f} us, p99 "
         f"{w['per_notification_us_p99']:.2f} us |",
         f"| start-up to first processed packet, warm numba cache | - | "
