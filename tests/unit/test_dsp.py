@@ -65,7 +65,9 @@ CASES = [
     ("run", Mounting.SHOE, 1000, True),
     ("walk", Mounting.SHOE, 400, True),
     ("run", Mounting.SHIN, 1000, True),
-    ("walk", Mounting.SHIN, 200, False),
+    # accelerometer only, walking: at the shin the simulated heel strikes (0.6-0.9 g, as
+    # measured) are under acc_threshold_g, so the shoe is the case with contacts to compare
+    ("walk", Mounting.SHOE, 200, False),
 ]
 
 
