@@ -171,35 +171,9 @@ class SensorStream:
             buf.flags.writeable = False
         args = self._live_args
         if args is None:
-            det = self.detector
-            assert det is not None
-            args = self._live_args = [
-                buf,
-                self._off1,
-                self._len1,
-                self._arr1,
-                float(self.info.acc_scale_g),
-                float(self.info.gyro_scale_dps),
-                int(self.bridge_max),
-                det._p,
-                det._st,
-                det._ring_acc,
-                det._ring_gyr,
-                det._ring_e,
-                self._trk,
-                self._recent,
-                self._clk,
-                self._minima,
-                self._last_row,
-                self._scratch,
-                self._bridge,
-                self._meta,
-                self._obs,
-                self._out,
-                self._status1,
-                self._now1,
-                0,
-            ]
+            args = self._live_args = self._kernel_args(
+                buf, self._off1, self._len1, self._arr1, self._status1, self._now1, self._out
+            )
         args[0] = buf
         call = self._live_call
         if call is None:
@@ -211,7 +185,7 @@ class SensorStream:
         self.last_now = float(self._now1[0])
         return int(n)
 
-    def _run(
+    def _kernel_args(
         self,
         buf: npt.NDArray[np.uint8],
         offs: npt.NDArray[np.int64],
@@ -221,17 +195,18 @@ class SensorStream:
         now: npt.NDArray[np.float64],
         out: npt.NDArray[np.float64],
         start: int = 0,
-    ) -> int:
+    ) -> list[Any]:
+        """``feed_packets``' arguments: the packets, this stream's state, the outputs."""
         det = self.detector
         assert det is not None
-        n, stopped = S.feed_packets(
+        return [
             buf,
             offs,
             lens,
             arrivals,
-            self.info.acc_scale_g,
-            self.info.gyro_scale_dps,
-            self.bridge_max,
+            float(self.info.acc_scale_g),
+            float(self.info.gyro_scale_dps),
+            int(self.bridge_max),
             det._p,
             det._st,
             det._ring_acc,
@@ -250,7 +225,21 @@ class SensorStream:
             status,
             now,
             start,
-        )
+        ]
+
+    def _run(
+        self,
+        buf: npt.NDArray[np.uint8],
+        offs: npt.NDArray[np.int64],
+        lens: npt.NDArray[np.int64],
+        arrivals: npt.NDArray[np.float64],
+        status: npt.NDArray[np.int8],
+        now: npt.NDArray[np.float64],
+        out: npt.NDArray[np.float64],
+        start: int = 0,
+    ) -> int:
+        args = self._kernel_args(buf, offs, lens, arrivals, status, now, out, start)
+        n, stopped = S.feed_packets(*args)
         self._stopped = int(stopped)
         return int(n)
 
