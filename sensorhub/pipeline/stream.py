@@ -227,22 +227,6 @@ class SensorStream:
             start,
         ]
 
-    def _run(
-        self,
-        buf: npt.NDArray[np.uint8],
-        offs: npt.NDArray[np.int64],
-        lens: npt.NDArray[np.int64],
-        arrivals: npt.NDArray[np.float64],
-        status: npt.NDArray[np.int8],
-        now: npt.NDArray[np.float64],
-        out: npt.NDArray[np.float64],
-        start: int = 0,
-    ) -> int:
-        args = self._kernel_args(buf, offs, lens, arrivals, status, now, out, start)
-        n, stopped = S.feed_packets(*args)
-        self._stopped = int(stopped)
-        return int(n)
-
     # ---------------------------------------------------------------- replay path
     def feed_batch(
         self,
@@ -266,7 +250,10 @@ class SensorStream:
                 k += 1
         out = np.zeros((BATCH_OUT_ROWS, S.N_OUT))
         while k < n_pk:
-            n = self._run(buf, offs, lens, arrivals, status, now, out, k)
+            n, stopped = S.feed_packets(
+                *self._kernel_args(buf, offs, lens, arrivals, status, now, out, k)
+            )
+            self._stopped = int(stopped)
             chunks.append(out[:n].copy())
             k = self._stopped
         rows = np.concatenate(chunks) if chunks else np.zeros((0, S.N_OUT))
