@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sensorhub.evaluation import _debiased, match
+from sensorhub.evaluation import _debiased, match, read_truth
 from tools import datasets
 
 FS_HZ = 100.0
@@ -107,12 +107,12 @@ def main() -> int:
         if not (d / "truth.csv").is_file():
             continue
         meta = json.loads((d / "trial.json").read_text())
-        truth = [line.strip().split(",") for line in (d / "truth.csv").read_text().splitlines()[1:]]
+        truth = read_truth(d / "truth.csv")
         for side in ("left", "right"):
             found = detect(d, side, args.lowpass_hz)
             ref = {
-                k: sorted(float(t) for t, s, e in truth if s == side and e == k)
-                for k in found["rampp"]
+                k: sorted(r.t_s for r in truth if r.side == side and r.event == k)
+                for k in ("ic", "to")
             }
             cov = [(float(a), float(b)) for a, b in meta["coverage_s"].get(side, [])]
             rows.append(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sensorhub.evaluation import read_truth
 from tools import datasets
 
 FEATURES = {
@@ -32,13 +33,13 @@ FEATURES = {
 
 def features(trial: Path, side: str) -> list[tuple[str, dict[str, float]]]:
     """Per reference contact with a swing before it: (category, feature - contact in ms)."""
-    rows = [line.split(",") for line in (trial / "truth.csv").read_text().splitlines()[1:]]
+    rows = read_truth(trial / "truth.csv")
     uturn = json.loads((trial / "trial.json").read_text())["uturn_s"]
     a = np.loadtxt(trial / f"{side}_shoe.csv", delimiter=",", skiprows=1)
     t, acc, gyr = a[:, 0], a[:, 1:4], a[:, 4:7]
     rate = gyr @ np.linalg.eigh(np.cov(gyr.T))[1][:, -1]
-    ics = sorted(float(r[0]) for r in rows if r[1] == side and r[2].strip() == "ic")
-    tos = sorted(float(r[0]) for r in rows if r[1] == side and r[2].strip() == "to")
+    ics = sorted(r.t_s for r in rows if r.side == side and r.event == "ic")
+    tos = sorted(r.t_s for r in rows if r.side == side and r.event == "to")
     swings = []
     for to in tos:
         nxt = [x for x in ics if to < x < to + 0.8]
