@@ -146,7 +146,7 @@ class CueController:
     def __init__(self, settings: CueSettings) -> None:
         self.settings = settings
         self.state = CueState(target=settings.target_spm)
-        self._last_t: float | None = None
+        self._clock: float | None = None  # session s: the latest event time seen
 
     def fade_gain(self) -> float:
         sched = self.settings.fade_schedule
@@ -157,9 +157,13 @@ class CueController:
         s, cfg = self.state, self.settings
         if cfg.mode == "off" or isinstance(ev, Cue):
             return []
-        if self._last_t is not None and s.running:
-            s.running_s += max(0.0, ev.t - self._last_t)
-        self._last_t = ev.t
+        # Events do not come in time order (a step is sent at its toe-off with its contact
+        # time, an impact at its peak, two sensors each with their own delay): the stage
+        # clock is the latest event time seen, which only moves forward.
+        if self._clock is None or ev.t > self._clock:
+            if self._clock is not None and s.running:
+                s.running_s += ev.t - self._clock
+            self._clock = ev.t
         cues: list[Cue] = []
         if isinstance(ev, Activity):
             s.running = ev.state == "running"

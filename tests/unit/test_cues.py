@@ -132,3 +132,31 @@ def test_target_from_baseline_and_impact_tones() -> None:
         )
     )
     assert soft == [] and hard[0].cue == "impact" and hard[0].pitch_hz == 800.0
+
+
+def test_cue_stages_keep_running_time_on_a_real_event_stream() -> None:
+    """Issue 11, defect 2: the running-time clock summed ``max(0, t - last t)`` over events
+    whose times are not in order (a step carries its contact time but is sent at toe-off,
+    impacts their peak time, two sensors their own delays), so it ran 1.7x fast: the
+    baseline ended after 35 s and the fade after 6 min.  On a simulated two-shoe run of
+    11 minutes through the signal core, the baseline must end after 60 s of running and the
+    fade reach silence after 10 minutes of it."""
+    from firmware_sim.run import default_config
+    from sensorhub.types import Side
+    from tests.unit.test_pipeline import simulate
+
+    _, events = simulate(default_config(duration_s=11 * 60, seed=4, sides=(Side.LEFT, Side.RIGHT)))
+    ctrl = CueController(CueSettings(mode="fade"))
+    started = next(e.t for e in events if isinstance(e, Activity) and e.state == "running")
+    target_at = silent_at = None
+    for ev in events:
+        for cue in ctrl.on_event(ev):
+            if target_at is None and cue.target_spm is not None:
+                target_at = cue.t
+            if cue.playing is False and target_at is not None:
+                silent_at = cue.t
+    assert target_at is not None and silent_at is not None
+    assert 60.0 <= target_at - started <= 62.0  # the baseline minute, to the next cadence
+    # the gain reaches 0 (rounded to 0.01) at 9.94-10 min of running
+    assert 9.9 * 60 <= silent_at - started <= 10.05 * 60
+    assert abs(ctrl.state.running_s - (events[-1].t - started)) < 1.0
