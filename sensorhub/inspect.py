@@ -48,7 +48,7 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
         )
         tr = trackers.get(entry.index, SequenceTracker())
         batt = s.pop("battery_pct")
-        expected = tr.samples + tr.missing_samples
+        expected = tr.samples + tr.missing_samples  # first to last sample index
         sensors.append(
             {
                 "index": entry.index,
@@ -59,6 +59,8 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
                 "mounting": info.mounting.label,
                 "side": info.side.label,
                 "odr_hz": info.odr_hz,
+                # on the sensor's own clock: arrival stamps can be late (a stalled host)
+                "duration_s": round(expected / info.odr_hz, 3),
                 "acc_range_g": info.acc_range_g,
                 "gyro_range_dps": info.gyro_range_dps,
                 "data_packets": tr.packets,
@@ -83,7 +85,11 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
         "format_version": reader.header.format_version,
         "source": reader.header.source,
         "started": started.isoformat(timespec="seconds"),
-        "duration_s": round(t_last - (t_first or 0.0), 3) if t_first is not None else 0.0,
+        # the longest sensor's samples; a session without data: its records' arrivals
+        "duration_s": max(
+            [x["duration_s"] for x in sensors if x["samples"]]
+            or [round(t_last - (t_first or 0.0), 3) if t_first is not None else 0.0]
+        ),
         "records": sum(s["records"] for s in per.values()),
         "closed_cleanly": reader.clean_close,
         "size_bytes": reader.size,

@@ -97,7 +97,15 @@ C_OFFSET = 5  # nan: no packet yet
 C_SLOPE = 6
 C_N = 7  # minima stored
 C_POS = 8  # next slot in the minima ring
-N_CLK = 9
+C_STEPS = 9  # times the map moved back by more than CLOCK_STEP_S in a row
+C_BACK = 10  # s the map has moved back over the packets since one that did not move it
+N_CLK = 11
+#: Moving the clock map back by more than this, over consecutive packets, is a step, not
+#: jitter: the stamps before it were late (a host that stalled, then took its backlog in
+#: one burst, each packet lowering the map a little), so times measured across it are not
+#: durations.  Jitter is within a BLE connection interval and the packets it batches
+#: (7.5-100 ms); a stalled host costs hundreds of ms or more.
+CLOCK_STEP_S = 0.1
 N_MINIMA = 24
 
 # --------------------------------------------------------------------- packet status
@@ -106,11 +114,13 @@ P_REPEAT = 1  # duplicate or late: ignored
 P_CORRUPT = 2
 P_OTHER = 3  # not a data packet
 
-#: output columns: the kernel's 8, then the session times of index and ref, packet number
+#: output columns: the kernel's 8, then the session times of index and ref, the clock
+#: map's step count (``clk[C_STEPS]``) when they were timed, and the packet number
 O_T = K.N_COLS
 O_T_REF = K.N_COLS + 1
-O_PACKET = K.N_COLS + 2
-N_OUT = K.N_COLS + 3
+O_CLOCK_STEPS = K.N_COLS + 2
+O_PACKET = K.N_COLS + 3
+N_OUT = K.N_COLS + 4
 #: rows of room a packet may need (bridge + packet events)
 ROOM = 16
 BRIDGE_ROWS = 128
@@ -277,6 +287,12 @@ def track(
 
 
 @njit(cache=True)
+def clock_time(clk: np.ndarray, index: float) -> float:
+    t: float = clk[C_OFFSET] + index * (clk[C_PERIOD] + clk[C_SLOPE])
+    return t
+
+
+@njit(cache=True)
 def _clock_fit(clk: np.ndarray, minima: np.ndarray) -> None:
     n = int(clk[C_N])
     start = (int(clk[C_POS]) - n) % N_MINIMA  # oldest first, as a deque would iterate
@@ -319,7 +335,24 @@ def _clock_fit(clk: np.ndarray, minima: np.ndarray) -> None:
 
 @njit(cache=True)
 def clock_update(clk: np.ndarray, minima: np.ndarray, last_index: float, arrival: float) -> None:
-    """A packet whose last sample is ``last_index`` arrived at ``arrival`` (host s)."""
+    """A packet whose last sample is ``last_index`` arrived at ``arrival`` (host s).
+
+    Counts in ``clk[C_STEPS]`` every ``CLOCK_STEP_S`` by which consecutive packets move the
+    map back: what was timed before came from late stamps."""
+    before = clock_time(clk, last_index)  # nan before the first packet
+    _clock_update(clk, minima, last_index, arrival)
+    back = before - clock_time(clk, last_index)
+    if back > 0.0:
+        clk[C_BACK] += back
+        if clk[C_BACK] > CLOCK_STEP_S:
+            clk[C_STEPS] += 1.0
+            clk[C_BACK] = 0.0
+    else:
+        clk[C_BACK] = 0.0
+
+
+@njit(cache=True)
+def _clock_update(clk: np.ndarray, minima: np.ndarray, last_index: float, arrival: float) -> None:
     resid = arrival - last_index * clk[C_PERIOD]
     if math.isnan(clk[C_CUR_END]):
         clk[C_CUR_END] = arrival + clk[C_WINDOW]
@@ -350,12 +383,6 @@ def compiled_for(dispatcher: Any, args: list[object]) -> Any:
         return dispatcher.overloads[sig].entry_point
     except (KeyError, AttributeError, ValueError):
         return dispatcher
-
-
-@njit(cache=True)
-def clock_time(clk: np.ndarray, index: float) -> float:
-    t: float = clk[C_OFFSET] + index * (clk[C_PERIOD] + clk[C_SLOPE])
-    return t
 
 
 @njit(cache=True)
@@ -462,6 +489,7 @@ def feed_packets(
         for r in range(first_new, n_out):
             out[r, O_T] = clock_time(clk, out[r, 1])
             out[r, O_T_REF] = clock_time(clk, out[r, 2])
+            out[r, O_CLOCK_STEPS] = clk[C_STEPS]
             out[r, O_PACKET] = k
         now[k] = clock_time(clk, float(last))
     return n_out, n_pk

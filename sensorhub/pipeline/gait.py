@@ -39,6 +39,7 @@ class _Pending:
     impact_g: float | None = None
     loading_rate: float | None = None
     done: bool = False
+    stale: bool = False  # its time is from before a clock step: no intervals from it
 
 
 @dataclass
@@ -120,6 +121,20 @@ class Gait:
         self._state = state
         self._state_since = t
         return [Activity(t=t, sensor="", side="both", state=state)]
+
+    def restart_timing(self) -> None:
+        """Forget every time held (contacts, toe-offs, the cadence window, when standing
+        begins): a sensor's clock map has stepped, so the times before and after it are on
+        different axes.  Steps already begun are completed; the next steps have no step,
+        swing or flight time and the cadence restarts from the sensors' own stride times."""
+        for foot in self._feet.values():
+            foot.ics.clear()
+            foot.tos.clear()
+            foot.last_ic = None
+            if foot.pending is not None:
+                foot.pending.stale = True
+        self._steps.clear()
+        self._standing_at = float("inf")
 
     # ------------------------------------------------------------------- events
     def on_event(self, ev: AnyEvent) -> list[AnyEvent]:
@@ -225,12 +240,12 @@ class Gait:
         prev_ic = max((x for x in foot.ics if x < t), default=None)
         to_before = max((x for x in foot.tos if x < t), default=None)
         swing = None
-        if to_before is not None and (prev_ic is None or to_before > prev_ic):
+        if to_before is not None and (prev_ic is None or to_before > prev_ic) and not p.stale:
             swing = (t - to_before) * 1000.0
         # the other foot: its last contact before this one, and that contact's toe-off
         step_ms = flight_ms = None
         other = self._other(foot)
-        if other is not None:
+        if other is not None and not p.stale:
             o_ic = max((x for x in other.ics if x < t), default=None)
             if o_ic is not None and t - o_ic < 1.5:
                 step_ms = (t - o_ic) * 1000.0

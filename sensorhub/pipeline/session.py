@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams
 from sensorhub.events import AnyEvent, Step
 from sensorhub.pipeline.gait import Gait
@@ -30,6 +31,8 @@ class Processor:
         self.params = params
         self.streams: dict[int, SensorStream] = {}
         self._by_name: dict[str, SensorStream] = {}
+        self._index: dict[int, int] = {}  # sensor -> position in _clock_steps
+        self._clock_steps: list[float] = []  # per stream: its clock steps seen by the gait
         for entry in sensors:
             self.add_sensor(entry)
         self.gait = Gait(self._has_gyro)
@@ -38,6 +41,8 @@ class Processor:
         info = entry.info
         name = entry.name or info.name or f"sensor{entry.index}"
         self.streams[entry.index] = SensorStream(name, info, self.params)
+        self._index[entry.index] = len(self._clock_steps)
+        self._clock_steps.append(0.0)
         self._by_name[name] = self.streams[entry.index]
 
     def _has_gyro(self, name: str) -> bool | None:
@@ -54,9 +59,12 @@ class Processor:
         if stream is None:
             return []
         out: list[AnyEvent] = []
-        for ev in stream.feed(t, data):
-            out.append(ev)
-            self._derive(ev, out)
+        rows = stream.feed_rows(t, data)
+        if len(rows):
+            index = self._index[sensor]
+            steps = rows[:, S.O_CLOCK_STEPS].tolist()
+            for ev, c in zip(stream.convert(rows), steps, strict=True):
+                self._add(index, c, ev, out)
         now = stream.last_now
         if now == now:  # not nan: a sample has been processed
             self._tick(now, out)
@@ -67,6 +75,17 @@ class Processor:
             out.append(d)
             if isinstance(d, Step):
                 out += self.gait.derive(d)
+
+    def _add(self, stream: int, clock_steps: float, ev: AnyEvent, out: list[AnyEvent]) -> None:
+        """A stream's event, timed after ``clock_steps`` steps of its clock map, and what
+        it completes.  When that count has moved, the stamps before the step were late (a
+        host that stalled): the gait forgets the times it holds, so no step, cadence or
+        flight time is measured across the step."""
+        if clock_steps != self._clock_steps[stream]:
+            self._clock_steps[stream] = clock_steps
+            self.gait.restart_timing()
+        out.append(ev)
+        self._derive(ev, out)
 
     def _derive(self, ev: AnyEvent, out: list[AnyEvent]) -> None:
         for d in self.gait.on_event(ev):
@@ -83,7 +102,7 @@ class Processor:
         times = buf[heads[:, None] + np.arange(8)].copy().view("<f8").ravel()
         kind = np.where(lens > 1, buf[np.minimum(offs + 1, len(buf) - 1)], 0)
         now = np.full(n, np.nan)
-        rows: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], SensorStream]] = []
+        rows: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], SensorStream, int]] = []
         for index, stream in self.streams.items():
             mine = np.nonzero(sensors == index)[0]
             status_rec = mine[kind[mine] == spec.Kind.STATUS]
@@ -98,12 +117,18 @@ class Processor:
             valid = np.where(~np.isnan(own), np.arange(len(own)), -1)
             fill = np.maximum.accumulate(valid) if len(valid) else valid
             now[mine] = np.where(fill >= 0, own[np.maximum(fill, 0)], np.nan)
-            rows.append((r, data_rec[r[:, -1].astype(np.int64)], stream))
+            rows.append(
+                (r, data_rec[r[:, S.O_PACKET].astype(np.int64)], stream, self._index[index])
+            )
         # events of all sensors in arrival order, ticking the gait where the live path would
         events: list[AnyEvent] = []
-        for r, _, stream in rows:
+        origin: list[int] = []
+        steps: list[float] = []
+        for r, _, stream, index in rows:
             events += stream.convert(r)
-        positions = np.concatenate([pos for _, pos, _ in rows]) if rows else np.zeros(0, int)
+            origin += [index] * len(r)
+            steps += r[:, S.O_CLOCK_STEPS].tolist()
+        positions = np.concatenate([pos for _, pos, _, _ in rows]) if rows else np.zeros(0, int)
         order = np.argsort(positions, kind="stable")  # same record: in the kernel's order
         out: list[AnyEvent] = []
         done = 0  # records whose tick has been taken
@@ -133,9 +158,7 @@ class Processor:
 
         for k in order.tolist():
             ticks_until(int(positions[k]))
-            ev = events[k]
-            out.append(ev)
-            self._derive(ev, out)
+            self._add(origin[k], steps[k], events[k], out)
         # every record's own tick comes after its events
         ticks_until(n)
         return out

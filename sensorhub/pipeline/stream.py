@@ -25,6 +25,8 @@ from sensorhub.types import Mounting
 
 OUT_ROWS = 256
 BATCH_OUT_ROWS = 4096
+NO_ROWS = np.zeros((0, S.N_OUT))
+NO_ROWS.flags.writeable = False
 
 
 class SensorStream:
@@ -141,23 +143,31 @@ class SensorStream:
     # ------------------------------------------------------------------ live path
     def feed(self, arrival_t: float, data: bytes | bytearray | memoryview) -> list[AnyEvent]:
         """One notification as received; the events it completes."""
+        rows = self.feed_rows(arrival_t, data)
+        return self._convert(rows) if len(rows) else []
+
+    def feed_rows(
+        self, arrival_t: float, data: bytes | bytearray | memoryview
+    ) -> npt.NDArray[np.float64]:
+        """One notification as received; the kernel rows of the events it completes (a
+        copy, columns ``S.O_*``: ``convert`` gives their events)."""
         if len(data) > 1 and data[1] == spec.Kind.STATUS:
             try:
                 msg, _ = codec.decode(data)
             except SensorhubError:
                 self._trk[S.T_CORRUPT] += 1.0
-                return []
+                return NO_ROWS
             if isinstance(msg, StatusPacket):
                 self.battery_pct = msg.battery_pct
-            return []
+            return NO_ROWS
         if not self._ensure_detector(data):
             if (len(data) > 1 and data[1] == spec.Kind.DATA) or len(data) < 2:
                 self._trk[S.T_CORRUPT] += 1.0
-            return []
+            return NO_ROWS
         self._len1[0] = len(data)
         self._arr1[0] = arrival_t
         n = self._run_live(np.frombuffer(data, np.uint8))
-        return self._convert(self._out[:n]) if n else []
+        return self._out[:n].copy() if n else NO_ROWS
 
     def _run_live(self, buf: npt.NDArray[np.uint8]) -> int:
         """``feed_packets`` on one notification, without numba's argument dispatch.

@@ -9,6 +9,11 @@ non-negative latency after its last sample.  The lower envelope of
 few seconds lies within a connection interval of it, and a least-squares line through
 the recent minima gives offset and drift (tens of ppm).  Device timestamps are not used:
 the sample index is continuous through clock jumps and link drops alike.
+
+A host that stalls delivers its backlog in one burst: every packet of it arrives "early"
+for its index, so each lowers the map a little.  When packets in a row have moved the map
+back by more than ``step_s`` altogether, that is a clock step (the times before it came
+from late stamps), and ``steps`` counts it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class ClockMap:
     """
 
     __slots__ = (
+        "_back",
         "_cur_end",
         "_cur_idx",
         "_cur_min",
@@ -37,10 +43,21 @@ class ClockMap:
         "_offset",
         "_period",
         "_slope",
+        "step_s",
+        "steps",
         "window_s",
     )
 
-    def __init__(self, sampling_rate_hz: float, window_s: float = 5.0, windows: int = 24) -> None:
+    def __init__(
+        self,
+        sampling_rate_hz: float,
+        window_s: float = 5.0,
+        windows: int = 24,
+        step_s: float = 0.1,
+    ) -> None:
+        self.step_s = step_s
+        self.steps = 0
+        self._back = 0.0  # how far the map has moved back over the last packets
         self._period = 1.0 / sampling_rate_hz
         self.window_s = window_s
         self._minima: deque[tuple[float, float]] = deque(maxlen=windows)
@@ -56,6 +73,18 @@ class ClockMap:
 
     def update(self, last_index: int, arrival_t: float) -> None:
         """A packet whose last sample is ``last_index`` arrived at host time ``arrival_t``."""
+        before = self.time(last_index) if self.ready else None
+        self._update(last_index, arrival_t)
+        moved_back = 0.0 if before is None else before - self.time(last_index)
+        if moved_back <= 0.0:  # this packet did not move the map back: a run ends
+            self._back = 0.0
+            return
+        self._back += moved_back
+        if self._back > self.step_s:
+            self.steps += 1
+            self._back = 0.0
+
+    def _update(self, last_index: int, arrival_t: float) -> None:
         resid = arrival_t - last_index * self._period
         if self._cur_end is None:
             self._cur_end = arrival_t + self.window_s

@@ -25,6 +25,7 @@ from sensorhub.events import (
     decode_json,
     encode_json,
 )
+from sensorhub.inspect import session_report
 from sensorhub.pipeline.session import Processor, process_session
 from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, record
 from sensorhub.types import Mounting, Side
@@ -65,6 +66,32 @@ def test_clock_map_follows_drift_through_jitter_and_matches_its_reference() -> N
     for idx in (100_000, 400_000, 599_000):
         truth = offset + idx / (fs * (1 + ppm * 1e-6))
         assert abs(S.clock_time(clk, idx) - truth) < 0.001
+    assert clk[S.C_STEPS] == ref.steps == 0  # jitter is no clock step
+
+
+def test_a_burst_of_late_stamps_is_a_clock_step_as_in_its_reference() -> None:
+    """Issue 11, defect 1: a host that stalls takes its backlog in one burst, each packet
+    stamped late.  The map must notice that it was fooled (count a step) exactly as its
+    reference does, and end on the sensor's clock."""
+    rng = np.random.default_rng(1)
+    fs = 1000.0
+    for stall_at, stall_s in ((0.0, 3.0), (0.5, 1.0), (20.0, 4.0), (40.0, 9.0)):
+        ref = ClockMap(fs)
+        clk = S.new_clock(fs)
+        minima = np.zeros((S.N_MINIMA, 2))
+        for k in range(0, 60_000, 19):
+            last = k + 18
+            arrival = last / fs + rng.uniform(0.0, 0.015)
+            if stall_at <= arrival < stall_at + stall_s:  # held, then all at once
+                arrival = stall_at + stall_s + 1e-5 * (arrival - stall_at)
+            ref.update(last, arrival)
+            S.clock_update(clk, minima, float(last), arrival)
+            assert S.clock_time(clk, last) == ref.time(last)
+            assert clk[S.C_STEPS] == ref.steps
+        assert abs(S.clock_time(clk, 59_999) - 59.999) < 0.001
+        # only a stall before the first packet on time fools the map (until the burst is
+        # drained); later ones do not move it: the lower envelope has on-time packets
+        assert (ref.steps > 0) == (stall_at == 0.0)
 
 
 def test_replay_gives_exactly_the_live_events(tmp_path: Path) -> None:
@@ -99,6 +126,43 @@ def test_live_path_takes_bytes_bytearray_and_memoryview_alike(tmp_path: Path) ->
     assert all(r == results[0] for r in results[1:])
     replayed = process_session(SessionReader(tmp_path / "s.shs"))
     assert [encode_json(e) for e in replayed] == results[0]
+
+
+@pytest.mark.parametrize(
+    ("stall_at_s", "stall_s"), [(0.0, 3.0), (0.0, 8.0), (20.0, 3.0), (3.0, 12.0)]
+)
+def test_a_stalled_host_gives_no_impossible_step_times(
+    tmp_path: Path, stall_at_s: float, stall_s: float
+) -> None:
+    """Issue 11, defect 1: a host that stalls (a cold numba cache compiling on the event
+    loop, a busy laptop) stamps the notifications it then takes in one burst late.  No
+    cadence may leave 60-260 steps/min and no step time fall below 200 ms, whether the stall
+    comes before the clock map has settled or during the run; the recording replays to
+    exactly the live events."""
+    cfg = default_config(duration_s=45, seed=6, sides=(Side.LEFT, Side.RIGHT))
+    run = SimulatedRun(cfg)
+    entries = [SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)]
+    deliveries = []
+    for d in run.deliveries(0.05):
+        if stall_at_s <= d.t < stall_at_s + stall_s:  # held, then taken all at once
+            d = type(d)(stall_at_s + stall_s + 1e-5 * (d.t - stall_at_s), d.sensor, d.data)
+        deliveries.append(d)
+    record(tmp_path / "s.shs", SessionHeader(time.time(), "sim", entries), deliveries)
+    proc = Processor(entries)
+    live = [ev for d in deliveries for ev in proc.feed(d.t, d.sensor, d.data)]
+    cadences = [e.step_cadence_spm for e in live if isinstance(e, Cadence)]
+    smoothed = [e.cadence_spm for e in live if isinstance(e, Cadence)]
+    steps = [e for e in live if isinstance(e, Step)]
+    assert len(cadences) > 80
+    assert min(cadences) >= 60 and max(cadences) <= 260
+    assert min(smoothed) >= 60 and max(smoothed) <= 260
+    assert min(e.step_ms for e in steps if e.step_ms is not None) >= 200
+    assert min(e.flight_ms for e in steps if e.flight_ms is not None) >= -100
+    assert min(e.swing_ms for e in steps if e.swing_ms is not None) >= 200
+    replayed = process_session(SessionReader(tmp_path / "s.shs"))
+    assert [encode_json(e) for e in replayed] == [encode_json(e) for e in live]
+    # `info` gives the samples' duration, not the span of the late arrival stamps
+    assert abs(session_report(SessionReader(tmp_path / "s.shs"))["duration_s"] - 45.0) < 0.05
 
 
 @pytest.mark.parametrize(
