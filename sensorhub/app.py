@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,9 +110,15 @@ def cue_settings(config: Config) -> CueSettings:
         raise ConfigError(f"[cues] in the configuration: {exc}") from None
 
 
+#: Exit status of a run that went to its end while a sink failed (a full disk, a broken
+#: sink): detection and the other sinks went on; the line above it names what failed.
+EXIT_SINK_FAILED = 1
+
+
 def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     """Source -> signal core -> stages -> console, MQTT, audio, recorder, JSON lines, until
-    the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0."""
+    the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0, or
+    ``EXIT_SINK_FAILED`` when a sink failed on the way."""
 
     console = ConsoleSink(progress=getattr(source, "progress", None))
     say = console.console.print
@@ -171,22 +178,40 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
                 + "  (Ctrl-C stops)"
             )
             return await run_pipeline(
-                source, processor, run_sinks, block=options.block, stop_event=stop, stages=stages
+                source,
+                processor,
+                run_sinks,
+                block=options.block,
+                stop_event=stop,
+                stages=stages,
+                on_sink_failure=sink_failed,
             )
+
+    def sink_failed(name: str, what: str) -> None:
+        line = f"{name} failed: {what}; detached, the run goes on without it"
+        if name == console.name:  # the console itself: to stderr
+            print(f"sensorhub: {line}", file=sys.stderr)
+        else:
+            say(f"[bold red]{name} failed[/]: {what}; detached, the run goes on without it")
 
     summary = asyncio.run(main())
     processor = processors[0]
     lost = sum(s.missing_samples for s in processor.streams.values())
     corrupt = sum(s.corrupt for s in processor.streams.values())
     dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"
-    say(
+    failed = "".join(f", {k} failed ({what})" for k, what in summary.failed.items())
+    done = (
         f"done ({summary.stopped_by}): {summary.notifications} notifications, "
         f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
-        f"dropped: {dropped}"
+        f"dropped: {dropped}{failed}"
     )
+    if console.name in summary.failed:
+        print(f"sensorhub: {done}", file=sys.stderr)
+    else:
+        say(done)
     if hasattr(source, "report") and (line := source.report()):
         say(line)
     for sink in sinks:
         if getattr(sink, "underflows", 0):
             say(f"audio: the sound card ran dry {sink.underflows} times (a busy machine?)")
-    return 0
+    return EXIT_SINK_FAILED if summary.failed else 0

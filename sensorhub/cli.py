@@ -7,6 +7,7 @@ status 2; Ctrl-C ends a run cleanly with status 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -317,8 +318,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _record_sim(cfg: Any, path: Path) -> int:
-    from firmware_sim.run import SimulatedRun
-    from sensorhub.recording import SensorEntry, SessionHeader, record
+    from firmware_sim.run import SimulatedRun, write_truth_csv
+    from sensorhub.recording import SensorEntry, SessionHeader, SessionWriter
 
     truth = truth_path(path)
     if truth.exists():
@@ -331,8 +332,31 @@ def _record_sim(cfg: Any, path: Path) -> int:
         config=_describe(cfg),
     )
     started = time.perf_counter()
-    written = record(path, header, run.deliveries())
-    rows = run.write_truth(truth)
+    last_t = 0.0
+    rows = 0
+    writer: SessionWriter | None = None
+    try:
+        with SessionWriter(path, header) as writer:  # a path that cannot be made: here
+            try:  # the truth first: a disk that fills up below still leaves it
+                rows = run.write_truth(truth)
+            except OSError as exc:
+                raise SensorhubError(f"cannot write {truth}: {exc.strerror}") from None
+            for d in run.deliveries():
+                writer.write(d.t, d.sensor, d.data)
+                last_t = d.t
+    except OSError as exc:
+        kept = [r for r in run.truth() if r.t_s <= last_t]
+        with contextlib.suppress(OSError):  # the truth of what was recorded, if it fits
+            write_truth_csv(truth, kept)
+            rows = len(kept)
+        raise SensorhubError(
+            f"recording {path} stopped after {last_t:.1f} s: {exc.strerror}; the "
+            f"{0 if writer is None else writer.records} notifications written replay as they "
+            f"are (`sensorhub replay {path}`), {truth} has {rows} truth events",
+            "free some space or record to another disk",
+        ) from None
+    assert writer is not None
+    written = writer.records
     took = time.perf_counter() - started
     print(
         f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "

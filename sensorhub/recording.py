@@ -208,10 +208,12 @@ class SessionWriter:
         """Flush, write the END chunk and close the file (idempotent)."""
         if self.closed:
             return
-        self.flush()
-        self._chunk(CHUNK_END, msgspec.json.encode(Summary(self.records, self._last_t)))
-        os.close(self._fd)
         self.closed = True
+        try:  # a full disk here leaves what was written before: readable, not closed cleanly
+            self.flush()
+            self._chunk(CHUNK_END, msgspec.json.encode(Summary(self.records, self._last_t)))
+        finally:
+            os.close(self._fd)
 
     def __enter__(self) -> SessionWriter:
         return self

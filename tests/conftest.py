@@ -24,3 +24,27 @@ def mosquitto(tmp_path: Path):  # type: ignore[no-untyped-def]
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 256 KiB tmpfs: a disk that fills up during a run.  Mounting needs root (CI and
+    the development machines run as root); elsewhere the test skips and says so."""
+    import os
+    import subprocess
+
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is a small tmpfs, and mounting one needs root")
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

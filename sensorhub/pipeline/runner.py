@@ -5,6 +5,8 @@ through the :class:`~sensorhub.pipeline.session.Processor` and publishes events;
 sink drains its own bounded queue.  A slow or broken sink never stalls detection: on a
 live run a full queue drops the event for that sink only, and the drop is counted.  A
 replay as fast as possible waits for the sinks instead (nothing to lose, no clock to keep).
+A sink that fails (a full disk, a raising sink) is detached: its failure is reported once
+and kept in the summary, and detection and every other sink go on to the end.
 Stopping (end of the source, Ctrl-C, SIGTERM) closes every sink in order: the recorder
 is flushed, MQTT sets its status offline.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +49,16 @@ class RunSummary:
     events: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)  # per sink
     stopped_by: str = "end of source"
+    failed: dict[str, str] = field(default_factory=dict)  # sink -> what went wrong
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on what went wrong in a sink (an OSError with its file)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Bus:
@@ -61,6 +73,10 @@ class Bus:
         q: asyncio.Queue[Any] = asyncio.Queue(maxsize)
         self.queues.append((sink, q))
         return q
+
+    def detach(self, sink: Sink) -> None:
+        """Nothing more goes to ``sink`` (it has failed)."""
+        self.queues = [(s, q) for s, q in self.queues if s is not sink]
 
     async def put(self, item: Any, raw: bool) -> None:
         for sink, q in self.queues:
@@ -88,10 +104,12 @@ async def run_pipeline(
     queue_size: int = 4096,
     stop_event: asyncio.Event | None = None,
     stages: Sequence[Stage] = (),
+    on_sink_failure: Callable[[str, str], object] | None = None,
 ) -> RunSummary:
     """Run until the source ends or ``stop_event`` is set; returns what happened.
 
-    ``stages`` see every event and may add their own (the cue controller adds cues)."""
+    ``stages`` see every event and may add their own (the cue controller adds cues).  A
+    sink that raises is detached and ``on_sink_failure(name, what)`` told at once."""
     summary = RunSummary()
     bus = Bus(block)
     queues = [(s, bus.add(s, queue_size)) for s in sinks]
@@ -128,9 +146,21 @@ async def run_pipeline(
         finally:
             await bus.close(STOP)
 
+    async def guarded(sink: Sink, q: asyncio.Queue[Any]) -> None:
+        try:
+            await sink.run(q)
+        except Exception as exc:  # the sink's failure is its own: the run goes on
+            bus.detach(sink)
+            while not q.empty():  # a source waiting on its full queue goes on
+                q.get_nowait()
+            what = describe_failure(exc)
+            summary.failed[sink.name] = what
+            if on_sink_failure is not None:
+                on_sink_failure(sink.name, what)
+
     async with asyncio.TaskGroup() as tg:
         for sink, q in queues:
-            tg.create_task(sink.run(q), name=f"sink:{sink.name}")
+            tg.create_task(guarded(sink, q), name=f"sink:{sink.name}")
         tg.create_task(produce(), name="source")
     summary.dropped = bus.dropped
     return summary

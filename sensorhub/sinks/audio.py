@@ -25,6 +25,7 @@ from sensorhub.cues import AudioRenderer, CueSettings
 from sensorhub.errors import SensorhubError
 from sensorhub.events import Cue
 from sensorhub.pipeline.runner import STOP
+from sensorhub.sinks.files import writing
 
 
 class AudioUnavailable(SensorhubError):
@@ -124,13 +125,14 @@ class WavSink:
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
         last_t = None
-        try:
-            while (item := await queue.get()) is not STOP:
-                last_t = item.t if last_t is None else max(last_t, item.t)
-                self._write(self.renderer.advance(last_t))
-                if isinstance(item, Cue):
-                    self.renderer.apply(item)
-            if last_t is not None:
-                self._write(self.renderer.advance(last_t + 0.5))  # let the last sounds ring
-        finally:
-            self._wav.close()
+        with writing(self.path):
+            try:
+                while (item := await queue.get()) is not STOP:
+                    last_t = item.t if last_t is None else max(last_t, item.t)
+                    self._write(self.renderer.advance(last_t))
+                    if isinstance(item, Cue):
+                        self.renderer.apply(item)
+                if last_t is not None:
+                    self._write(self.renderer.advance(last_t + 0.5))  # the last sounds ring
+            finally:
+                self._wav.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +24,17 @@ def open_new(path: Path) -> BinaryIO:
         raise SensorhubError(f"cannot create {path}: {exc.strerror}") from None
 
 
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """An OSError inside (a full disk: ``os.write`` names no file) names ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 class JsonlSink:
     """Every event, one JSON object per line (times plus ``origin_s``: see ``shifted``)."""
 
@@ -34,11 +47,12 @@ class JsonlSink:
         self._fh = open_new(path)
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
-        try:
-            while (item := await queue.get()) is not STOP:
-                self._fh.write(encode_json(shifted(item, self.origin_s)) + b"\n")
-        finally:
-            self._fh.close()
+        with writing(self.path):
+            try:
+                while (item := await queue.get()) is not STOP:
+                    self._fh.write(encode_json(shifted(item, self.origin_s)) + b"\n")
+            finally:
+                self._fh.close()
 
 
 class RecorderSink:
@@ -51,9 +65,10 @@ class RecorderSink:
         self.writer = writer
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
-        try:
-            while (item := await queue.get()) is not STOP:
-                t, sensor, data = item
-                self.writer.write(t, sensor, data)
-        finally:
-            self.writer.close()
+        with writing(self.writer.path):
+            try:
+                while (item := await queue.get()) is not STOP:
+                    t, sensor, data = item
+                    self.writer.write(t, sensor, data)
+            finally:
+                self.writer.close()

@@ -359,3 +359,71 @@ def test_first_run_with_an_empty_numba_cache_reports_plausible_cadence(tmp_path:
     cadences = [float(x) for x in re.findall(r"cadence\s+([0-9.]+) spm", r.stdout)]
     assert len(cadences) > 20
     assert all(60 <= c <= 260 for c in cadences), sorted(cadences)[-3:]
+
+
+def test_a_full_disk_detaches_the_recorder_and_the_run_goes_on(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """Issue 11, defect 3: a full disk ended the run with a traceback (``OSError: [Errno
+    28]`` in an ExceptionGroup; MQTT, audio and the summary stopped too).  The recorder is
+    detached with one line naming it, the run goes to its end with every event in the JSON
+    lines (on another disk), the summary prints, the exit status says a sink failed, and
+    what was recorded replays."""
+    rec = small_disk / "run.shs"
+    jsonl = tmp_path / "events.jsonl"
+    r = sh(
+        "demo",
+        "--duration",
+        "15",  # 2 x 24 kB/s of samples: the 256 KiB disk fills after about 10 s
+        "--set",
+        "sim.transport=direct",
+        "--mqtt",
+        "none",
+        "--audio",
+        "none",
+        "--record",
+        str(rec),
+        "--events-jsonl",
+        str(jsonl),
+        cwd=tmp_path,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "Traceback" not in out
+    failed = [x for x in out.splitlines() if "recorder failed" in x]
+    assert len(failed) == 2, out  # when it happens, and in the done line
+    assert "No space left on device" in failed[0]
+    assert "summary:" in r.stdout
+    done = next(x for x in r.stdout.splitlines() if x.startswith("done ("))
+    n_events = int(done.split(" events")[0].rsplit(" ", 1)[1])
+    lines = jsonl.read_text().splitlines()
+    assert len(lines) == n_events > 30
+    assert json.loads(lines[-1])["type"] == "summary"
+    info = sh("info", str(rec), "--json")
+    assert info.returncode == 0, info.stderr
+    report = json.loads(info.stdout)
+    assert report["closed_cleanly"] is False and report["records"] > 100
+    replay = sh("replay", str(rec), "--speed", "max", "--events-jsonl", str(tmp_path / "r.jsonl"))
+    assert replay.returncode == 0, replay.stderr
+    assert sum(1 for x in (tmp_path / "r.jsonl").read_text().splitlines() if '"step"' in x) >= 3
+
+
+def test_sim_record_on_a_full_disk_ends_in_one_line_and_keeps_the_truth(
+    small_disk: Path,
+) -> None:
+    """Issue 11, defect 3: ``sim --record`` on a full disk ended in a traceback and left no
+    truth file.  One line says where it stopped; the recording and the truth of what it
+    holds stay."""
+    rec = small_disk / "sim.shs"
+    r = sh("sim", "--duration", "120", "--record", str(rec))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "No space left on device" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    truth = rec.with_suffix(".truth.csv")
+    with truth.open() as fh:
+        rows = list(csv.DictReader(fh))
+    info = sh("info", str(rec), "--json")
+    assert info.returncode == 0, info.stderr
+    recorded_s = json.loads(info.stdout)["duration_s"]
+    assert 0 < recorded_s < 120
+    assert rows and max(float(x["t_s"]) for x in rows) <= recorded_s + 2.5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from firmware_sim.run import default_config
 from sensorhub.pipeline.runner import STOP, run_pipeline
 from sensorhub.pipeline.session import Processor
@@ -78,3 +80,50 @@ async def test_session_summary_at_the_end() -> None:
     assert last.cadence_spm is not None and abs(last.cadence_spm - 172) < 3
     assert 30 < last.running_s < 37  # 2 s standing at each end, the start ramp
     assert sum(last.strike_pct.values()) == 100.0
+
+
+class RaisingSink:
+    """Fails on its 10th event, as a sink with a bug or a lost connection would."""
+
+    wants_raw = False
+
+    def __init__(self) -> None:
+        self.name = "raising"
+        self.seen = 0
+
+    async def run(self, queue: asyncio.Queue[Any]) -> None:
+        while (await queue.get()) is not STOP:
+            self.seen += 1
+            if self.seen == 10:
+                raise RuntimeError("sink bug")
+
+
+@pytest.mark.parametrize("block", [False, True])
+async def test_a_raising_sink_is_detached_and_the_run_goes_on(block: bool) -> None:
+    """Issue 11, defect 3: one raising sink aborted the TaskGroup (detection, MQTT, audio
+    and the summary stopped with it).  It is detached and reported once; the other sinks
+    get every event, the summary included, live (dropping) and waiting (replay) alike."""
+    from sensorhub.events import Summary
+    from sensorhub.pipeline.summary import SessionSummary
+
+    cfg = default_config(duration_s=20, seed=1, sides=(Side.LEFT, Side.RIGHT))
+    source = SimulatedSource(cfg, speed=None if block else 40.0)
+    raising, count = RaisingSink(), CountSink()
+    told: list[tuple[str, str]] = []
+    summary = await run_pipeline(
+        source,
+        Processor(source.sensors),
+        [raising, count],
+        block=block,
+        queue_size=4,
+        stages=[SessionSummary()],
+        on_sink_failure=lambda name, what: told.append((name, what)),
+    )
+    assert told == [("raising", "RuntimeError: sink bug")]
+    assert summary.failed == {"raising": "RuntimeError: sink bug"}
+    assert raising.seen == 10
+    total = sum(summary.events.values())
+    assert total > 50 and len(count.events) + summary.dropped["count"] == total
+    assert isinstance(count.events[-1], Summary)
+    if block:
+        assert len(count.events) == total
