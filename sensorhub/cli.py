@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sensorhub.config import SIM_MAX_S, SIM_MAX_SPM, SIM_MIN_SPM
 from sensorhub.errors import ConfigError, SensorhubError
-from sensorhub.protocol.spec import Opcode
+from sensorhub.protocol.spec import ODR_MAX_HZ, ODR_MIN_HZ, Opcode
 from sensorhub.types import Mounting, Side
 
 EXIT_USAGE = 2
@@ -39,6 +40,22 @@ def _positive(kind: type[float] | type[int], what: str) -> Any:
             raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{what} must be positive, not {text}")
+        return value
+
+    return conv
+
+
+def _ranged(kind: type[float] | type[int], what: str, lo: float, hi: float) -> Any:
+    """An option's value, checked against its range (the same as its configuration key)."""
+
+    def conv(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{what} must be {noun}, not {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be {lo:g} to {hi:g}, not {text}")
         return value
 
     return conv
@@ -72,7 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=_positive(float, "duration"),
+        type=_ranged(float, "duration", 0.1, SIM_MAX_S),
         help="seconds (default from the config: 60)",
     )
     demo.add_argument("--seed", type=_seed)
@@ -108,7 +125,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="commands the sensors refuse, e.g. SET_ODR (testing error paths)",
     )
     per.add_argument(
-        "--protocol-version", type=int, metavar="N", help="speak another protocol version"
+        "--protocol-version",
+        type=_ranged(int, "protocol version", 1, 255),
+        metavar="N",
+        help="speak another protocol version",
     )
     per.add_argument("--truth", type=Path, metavar="FILE", help="write the truth CSV at the end")
     per.add_argument(
@@ -174,7 +194,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--out", type=Path, required=True, metavar="FILE")
     src = imp.add_mutually_exclusive_group(required=True)
-    src.add_argument("--rate", type=_positive(float, "rate"), metavar="HZ")
+    src.add_argument(
+        "--rate", type=_positive(float, "rate"), metavar="HZ", help=f"{ODR_MIN_HZ}-{ODR_MAX_HZ}"
+    )
     src.add_argument("--time-column", metavar="NAME")
     imp.add_argument("--time-units", default="s", choices=["s", "ms", "us", "datetime"])
     imp.add_argument(
@@ -251,21 +273,30 @@ def _sim_options(p: argparse.ArgumentParser, duration: float = 60.0) -> None:
     p.add_argument("--mount", choices=["shoe", "shin"], default="shoe")
     p.add_argument("--activity", choices=["run", "walk"], default="run")
     p.add_argument(
-        "--duration", type=_positive(float, "duration"), default=duration, metavar="SECONDS"
+        "--duration",
+        type=_ranged(float, "duration", 0.1, SIM_MAX_S),
+        default=duration,
+        metavar="SECONDS",
     )
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument(
         "--cadence",
-        type=_positive(float, "cadence"),
+        type=_ranged(float, "cadence", SIM_MIN_SPM, SIM_MAX_SPM),
         metavar="SPM",
         help="steps/min (running 150-200, walking 90-130)",
     )
-    p.add_argument("--odr", type=int, default=1000, metavar="HZ", help="100-1600 (default 1000)")
+    p.add_argument(
+        "--odr",
+        type=_ranged(int, "odr", ODR_MIN_HZ, ODR_MAX_HZ),
+        default=1000,
+        metavar="HZ",
+        help=f"{ODR_MIN_HZ}-{ODR_MAX_HZ} (default 1000)",
+    )
     p.add_argument("--side", choices=["left", "right", "both"], default="left")
     p.add_argument("--strike", choices=["rearfoot", "midfoot", "forefoot"], default="rearfoot")
     p.add_argument(
         "--asymmetry",
-        type=float,
+        type=_ranged(float, "asymmetry", 0.0, 0.5),
         default=0.0,
         metavar="FRACTION",
         help="left/right asymmetry, e.g. 0.08 for a right leg 8 %% off",

@@ -3,13 +3,34 @@ command line.  An invalid file names the bad key and what is allowed."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+import msgspec.inspect
 
 from sensorhub.errors import ConfigError
+from sensorhub.protocol import spec
+
+
+def _r(lo: float, hi: float) -> msgspec.Meta:
+    return msgspec.Meta(ge=lo, le=hi)
+
+
+Frac = Annotated[float, _r(0.0, 1.0)]
+_LEVEL = r"[^/+#\x00-\x1f]+"
+#: One MQTT topic level: no separators, no wildcards, no control characters.
+TopicLevel = Annotated[str, msgspec.Meta(pattern=f"^{_LEVEL}$", max_length=64)]
+#: A topic prefix: one or more levels.
+TopicPrefix = Annotated[str, msgspec.Meta(pattern=f"^{_LEVEL}(/{_LEVEL})*$", max_length=128)]
+
+
+#: The simulated runner: a day at most, and a cadence a person can keep.
+SIM_MAX_S = 86_400.0
+SIM_MIN_SPM = 60.0
+SIM_MAX_SPM = 240.0
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -19,7 +40,7 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class RunnerConfig(_Section):
     """Who is running: names the MQTT topics (``sensorhub/<id>/...``)."""
 
-    id: str = "runner"
+    id: TopicLevel = "runner"
 
 
 class MqttConfig(_Section):
@@ -33,45 +54,51 @@ class MqttConfig(_Section):
     url: str = ""
     tls_ca: str = ""  # CA bundle for mqtts:// (default: the system's)
     tls_insecure: bool = False  # accept any server certificate (testing only)
-    keepalive_s: int = 15
-    outbox_max: int = 10_000  # QoS 1 messages kept while the broker is away
-    final_flush_s: float = 15.0  # at the end, how long to wait for a missing broker
-    topic_prefix: str = "sensorhub"
+    keepalive_s: Annotated[int, _r(1, 65535)] = 15
+    outbox_max: Annotated[int, _r(1, 1_000_000)] = 10_000  # QoS 1 kept while the broker is away
+    final_flush_s: Annotated[float, _r(0.0, 3600.0)] = 15.0  # at the end: wait for a broker
+    topic_prefix: TopicPrefix = "sensorhub"
 
 
 class CuesConfig(_Section):
     """Cadence cues (see ``sensorhub.cues``)."""
 
     mode: Literal["off", "metronome", "band", "impact", "fade"] = "metronome"
-    target_spm: float | None = None  # default: the runner's baseline + increase_pct
-    increase_pct: float = 5.0
-    baseline_s: float = 60.0
-    band_spm: float = 3.0
-    impact_threshold_g: float = 12.0
-    fade_schedule: list[tuple[float, float]] = msgspec.field(
+    target_spm: Annotated[float, _r(100.0, 240.0)] | None = None  # default: baseline + increase
+    increase_pct: Annotated[float, _r(0.0, 30.0)] = 5.0
+    baseline_s: Annotated[float, _r(10.0, 600.0)] = 60.0
+    band_spm: Annotated[float, _r(0.5, 30.0)] = 3.0
+    impact_threshold_g: Annotated[float, _r(1.0, 200.0)] = 12.0
+    #: [minute of running, gain]: minutes 0-600 and increasing, gains 0-1
+    fade_schedule: list[tuple[Annotated[float, _r(0.0, 600.0)], Frac]] = msgspec.field(
         default_factory=lambda: [(0.0, 1.0), (5.0, 1.0), (10.0, 0.0)]
     )
-    volume: float = 0.5
+    volume: Frac = 0.5
+
+    def __post_init__(self) -> None:
+        minutes = [m for m, _ in self.fade_schedule]
+        if not minutes or any(b <= a for a, b in itertools.pairwise(minutes)):
+            raise ValueError(f"fade_schedule minutes must increase, not {minutes}")
 
 
 class AudioConfig(_Section):
     """Where cues are heard: ``auto`` (speakers, else a WAV file), ``wav:PATH``, ``none``."""
 
     output: str = "auto"
-    sample_rate: int = 48000
+    sample_rate: Annotated[int, _r(8000, 192_000)] = 48000
 
 
 class BleConfig(_Section):
     """Sensors over Bluetooth LE: what they are set to on connect, how long to look for
     them, how to reconnect."""
 
-    odr_hz: int = 1000
+    odr_hz: Annotated[int, _r(spec.ODR_MIN_HZ, spec.ODR_MAX_HZ)] = 1000
     acc_range_g: Literal[2, 4, 8, 16] = 16
     gyro_range_dps: Literal[125, 250, 500, 1000, 2000] = 2000
-    scan_timeout_s: float = 10.0  # how long `live` looks for a sensor before giving up
-    connect_timeout_s: float = 10.0
-    reconnect_max_s: float = 5.0  # cap of the jittered backoff between attempts
-    give_up_s: float = 0.0  # after a link loss; 0: keep trying until the run is stopped
+    scan_timeout_s: Annotated[float, _r(0.5, 600.0)] = 10.0  # `live` looks this long
+    connect_timeout_s: Annotated[float, _r(0.5, 120.0)] = 10.0
+    reconnect_max_s: Annotated[float, _r(0.1, 300.0)] = 5.0  # cap of the jittered backoff
+    give_up_s: Annotated[float, _r(0.0, 86_400.0)] = 0.0  # after a link loss; 0: never
 
 
 class SimConfigSection(_Section):
@@ -86,17 +113,10 @@ class SimConfigSection(_Section):
 
     activity: Literal["run", "walk"] = "run"
     mount: Literal["shoe", "shin"] = "shoe"
-    duration_s: float = 60.0
-    seed: int = 1
-    cadence_spm: float | None = None
-    asymmetry: float = 0.04
-
-
-def _r(lo: float, hi: float) -> msgspec.Meta:
-    return msgspec.Meta(ge=lo, le=hi)
-
-
-Frac = Annotated[float, _r(0.0, 1.0)]
+    duration_s: Annotated[float, _r(1.0, SIM_MAX_S)] = 60.0
+    seed: Annotated[int, _r(0, 2**32 - 1)] = 1
+    cadence_spm: Annotated[float, _r(SIM_MIN_SPM, SIM_MAX_SPM)] | None = None
+    asymmetry: Annotated[float, _r(0.0, 0.5)] = 0.04
 
 
 class DetectorConfig(_Section):
@@ -167,20 +187,60 @@ class Config(_Section):
 
 
 _WHERE = re.compile(r" - at `\$\.?(.*)`$")
+_PATTERNS = {
+    f"^{_LEVEL}$": "a non-empty MQTT topic level (no '/', '+', '#' or control characters)",
+    f"^{_LEVEL}(/{_LEVEL})*$": "MQTT topic levels separated by '/' (none empty, no '+', '#' "
+    "or control characters)",
+}
 
 
-def _explain(exc: msgspec.ValidationError | msgspec.DecodeError, source: str) -> ConfigError:
+def allowed(where: str) -> str:
+    """What the key at ``where`` (``section.key``) accepts, from its type: "60-240"."""
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(Config)
+    for part in where.split("."):
+        if isinstance(info, msgspec.inspect.UnionType):
+            info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+        if not isinstance(info, msgspec.inspect.StructType):
+            return ""
+        field = next((f for f in info.fields if f.name == part), None)
+        if field is None:
+            return ""
+        info = field.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+    if isinstance(info, msgspec.inspect.IntType) and info.ge is not None and info.le is not None:
+        return f"an integer from {info.ge} to {info.le}"
+    if isinstance(info, msgspec.inspect.FloatType) and info.ge is not None and info.le is not None:
+        return f"{info.ge:g} to {info.le:g}"
+    if isinstance(info, msgspec.inspect.StrType) and info.pattern in _PATTERNS:
+        return _PATTERNS[info.pattern]
+    return ""
+
+
+def _explain(
+    exc: msgspec.ValidationError | msgspec.DecodeError, path: str | None, set_keys: set[str]
+) -> ConfigError:
     text = str(exc)
     m = _WHERE.search(text)
     where = m.group(1) if m else ""
     what = _WHERE.sub("", text)
-    if what.startswith("Object contains unknown field"):
-        field = what.split("`")[1] if "`" in what else what
-        section = where or "the top level"
+    key = where.split("[")[0]
+    unknown = what.startswith("Object contains unknown field")
+    field = what.split("`")[1] if unknown and "`" in what else ""
+    named = f"{key}.{field}" if key and field else key or field
+    from_set = [k for k in sorted(set_keys) if k == named or k.startswith(named + ".")]
+    source = f"--set {from_set[0]}" if from_set else path or "the configuration"
+    if unknown:
         return ConfigError(
-            f"{source}: unknown key {field!r} in [{section}]",
+            f"{source}: unknown key {field!r} in [{key or 'the top level'}]",
             "see configs/default.toml for the keys that exist",
         )
+    if not isinstance(exc, msgspec.ValidationError):
+        return ConfigError(f"{source}: not valid TOML: {what}", "fix the file's syntax")
+    ok = allowed(key) if key else ""
+    if ok:
+        got = "" if "regex" in what else f" ({what})"
+        return ConfigError(f"{source}: {key} must be {ok}{got}", "see configs/default.toml")
     return ConfigError(
         f"{source}: {what}" + (f" at {where}" if where else ""),
         "see configs/default.toml for the allowed values",
@@ -191,7 +251,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """The built-in defaults, overridden by the TOML file at ``path``, then by
     ``section.key=value`` overrides (values in TOML syntax; a bare word is a string)."""
     data = b""
-    source = "the built-in defaults"
+    source = None
     if path is not None:
         path = Path(path)
         source = str(path)
@@ -204,7 +264,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         tree = msgspec.toml.decode(data) if data else {}
     except msgspec.DecodeError as exc:
-        raise _explain(exc, source) from None
+        raise _explain(exc, source, set()) from None
+    set_keys: set[str] = set()
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         parts = key.strip().split(".")
@@ -218,8 +279,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(section, dict):
             raise ConfigError(f"--set {item!r}: {parts[0]!r} is not a section")
         section[parts[1]] = value
-        source = f"{source} with --set"
+        set_keys.add(".".join(parts))
     try:
         return msgspec.convert(tree, type=Config)
     except msgspec.ValidationError as exc:
-        raise _explain(exc, source) from None
+        raise _explain(exc, source, set_keys) from None

@@ -194,6 +194,20 @@ class CsvFile:
     sensors: list[CsvSensor]
 
 
+def check_rate(rate_hz: float, what: str) -> None:
+    """The one sampling-rate range of the signal core (``spec.ODR_MIN_HZ``-``ODR_MAX_HZ``),
+    enforced here so that a session that imports also replays."""
+    lo, hi = spec.ODR_MIN_HZ, spec.ODR_MAX_HZ
+    if lo <= rate_hz <= hi:
+        return
+    hint = f"the signal core takes {lo}-{hi} Hz"
+    if rate_hz < lo and rate_hz * 1000 <= hi:
+        hint += "; times in milliseconds? give --time-units ms"
+    elif rate_hz > hi and rate_hz / 1000 >= lo:
+        hint += "; times in microseconds or a rate in kHz?"
+    raise ImportFailed(f"{what} gives a sampling rate of {rate_hz:g} Hz", hint)
+
+
 def import_csv(
     path: str | Path | list[CsvFile],
     out: str | Path,
@@ -236,8 +250,8 @@ def import_csv(
         )
     if not any(f.sensors for f in files):
         raise ImportFailed("no sensor columns given", "name them with --acc (and --gyro)")
-    if rate_hz is not None and not 1 <= rate_hz <= 10000:
-        raise ImportFailed(f"rate {rate_hz} Hz is implausible", "give the sampling rate in Hz")
+    if rate_hz is not None:
+        check_rate(rate_hz, "--rate")
 
     acc_lsb = spec.acc_scale_g(acc_range_g)
     gyro_lsb = spec.gyro_scale_dps(gyro_range_dps)
@@ -264,6 +278,8 @@ def import_csv(
             t = np.arange(n) / float(rate_hz)
             grid = SampleGrid(float(rate_hz), np.arange(n, dtype=np.int64), np.ones(n, bool), 0)
         rate = grid.rate_hz
+        if time_column is not None:
+            check_rate(rate, f"{f.path}: the time column {time_column!r} (as {time_units})")
         rates.append(rate)
         origins.append(origin)
         missing += grid.missing * len(f.sensors)

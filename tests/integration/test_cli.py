@@ -105,14 +105,21 @@ IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
     [
         (["info", "/nonexistent/run.shs"], "no such file"),
         (["info", "{csv}"], "is not a sensorhub session file"),
-        (["sim", "--duration", "-5"], "duration must be positive"),
+        (["sim", "--duration", "-5"], "duration must be 0.1 to 86400"),
         (["sim", "--duration", "soon"], "duration must be a number"),
-        (["sim", "--cadence", "250"], "running cadence must be 150-200"),
-        (["sim", "--odr", "5000"], "odr must be 100-1600 Hz"),
+        (["sim", "--cadence", "230"], "running cadence must be 150-200"),
+        (["sim", "--cadence", "1000"], "cadence must be 60 to 240"),  # issue 11, defect 7
+        (["sim", "--odr", "5000"], "odr must be 100 to 1600"),
+        (["sim", "--duration", "1e9"], "duration must be 0.1 to 86400"),  # defect 12
+        (["demo", "--duration", "1e9"], "duration must be 0.1 to 86400"),
+        (["sim-peripheral", "--protocol-version", "-1"], "protocol version must be 1 to 255"),
+        (["demo", "--set", "ble.odr_hz=100000"], "ble.odr_hz must be an integer from 100"),
+        (["demo", "--set", "runner.id=a+b"], "runner.id must be a non-empty MQTT topic level"),
+        (["demo", "--set", "sim.seed=-1"], "--set sim.seed: sim.seed must be an integer"),
         (["sim", "--faults", "explode=1"], "unknown fault 'explode'"),
         (["sim", "--mount", "wrist"], "invalid choice: 'wrist'"),
         (["sim", "--seed", "-3"], "seed must be 0 or more"),
-        (["sim", "--asymmetry", "0.9"], "asymmetry must be a fraction"),
+        (["sim", "--asymmetry", "0.9"], "asymmetry must be 0 to 0.5"),
         (["sim", "--record", "/nonexistent/dir/run.shs"], "cannot create /nonexistent/dir/run.shs"),
         (
             [*IMPORT, "--acc", "x,y,z", "--acc-units", "g", "--header-rows", "0"],
@@ -122,6 +129,10 @@ IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
         ([*IMPORT, "--acc", "a,b", "--acc-units", "g"], "--acc takes three column names"),
         ([*IMPORT, "--acc", "x,y,z", "--acc-units", "m/s2"], "these look like g"),
         ([*IMPORT, "--acc", "x,y,q", "--acc-units", "g"], "column 'q' not found"),
+        (  # issue 11, defect 4: a rate the detector refuses is refused at import
+            [*IMPORT[:-2], "--rate", "20", "--acc", "x,y,z", "--acc-units", "g"],
+            "--rate gives a sampling rate of 20 Hz",
+        ),
         ([], "the following arguments are required: command"),
     ],
 )

@@ -76,6 +76,9 @@ def test_values_survive_within_one_lsb(tmp_path: Path) -> None:
         ({"acc_units": "g"}, {}, "give either --rate HZ or --time-column NAME"),
         ({"acc_units": "g", "rate_hz": 200, "time_column": "t"}, {}, "exactly one"),
         ({"acc_units": "furlongs", "rate_hz": 200}, {}, "use g or m/s2"),
+        # issue 11, defect 4: a rate the signal core refuses is refused here, not in replay
+        ({"acc_units": "g", "rate_hz": 20}, {}, "--rate gives a sampling rate of 20 Hz"),
+        ({"acc_units": "g", "rate_hz": 5000}, {}, "the signal core takes 100-1600 Hz"),
         (
             {"acc_units": "g", "rate_hz": 200},
             {"header": "t,ax,ay,AZ,gx,gy,gz"},
@@ -240,6 +243,21 @@ def test_rate_comes_from_the_whole_time_column(tmp_path: Path) -> None:
     )
     assert res.rate_hz == 128.0 and res.missing_samples == 0 and res.duplicates_dropped == 0
     assert SessionReader(tmp_path / "o.shs").sensors[0].info.odr_hz == 128.0
+
+
+def test_a_time_column_in_ms_read_as_seconds_is_refused(tmp_path: Path) -> None:
+    """Issue 11, defect 4: milliseconds declared as seconds imported at 0.20 Hz."""
+    write_rows(tmp_path / "in.csv", np.arange(1000) * 5.0)  # 200 Hz, stamped in ms
+    with pytest.raises(ImportFailed, match=r"0\.2 Hz.*give --time-units ms"):
+        import_csv(
+            tmp_path / "in.csv",
+            tmp_path / "o.shs",
+            [LEFT],
+            acc_units="g",
+            time_column="t",
+            check_units=False,
+        )
+    assert not (tmp_path / "o.shs").exists()
 
 
 def test_one_file_per_sensor_into_one_session(tmp_path: Path) -> None:

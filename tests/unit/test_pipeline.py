@@ -343,7 +343,7 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
         (["cues.mode=swim"], "Invalid enum value 'swim' at cues.mode"),
         (["mqtt.port=1"], "unknown key 'port' in [mqtt]"),
         (["nodot=1"], "write section.key=value"),
-        (["mqtt.keepalive_s=fast"], "Expected `int`, got `str` at mqtt.keepalive_s"),
+        (["mqtt.keepalive_s=fast"], "mqtt.keepalive_s must be an integer from 1 to 65535"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             load_config(None, bad)
