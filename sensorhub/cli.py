@@ -659,7 +659,8 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     )
     notes = []
     if res.missing_samples:
-        notes.append(f"{res.missing_samples} samples missing in the time column (kept as gaps)")
+        notes.append(f"{res.missing_samples} samples missing (kept as gaps, as on a live link)")
+    notes += [f"{x}: imported as missing samples" for x in res.nonfinite]
     if res.duplicates_dropped:
         notes.append(f"{res.duplicates_dropped} duplicate rows dropped")
     if res.clipped:

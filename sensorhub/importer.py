@@ -41,6 +41,22 @@ class CsvSensor:
 
 
 @dataclass(frozen=True)
+class NonFinite:
+    """Cells of one column that are not finite numbers (nan, inf)."""
+
+    file: str
+    column: str
+    cells: int
+    first_row: int  # CSV data row (1 = the first after the header)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: column {self.column!r} has {self.cells} cells that are not finite "
+            f"numbers (nan/inf), the first at data row {self.first_row}"
+        )
+
+
+@dataclass(frozen=True)
 class ImportResult:
     path: Path
     sensors: int
@@ -49,8 +65,9 @@ class ImportResult:
     rate_hz: float
     duration_s: float
     clipped: int
-    missing_samples: int = 0
+    missing_samples: int = 0  # gaps in the time column and samples with non-finite cells
     duplicates_dropped: int = 0
+    nonfinite: tuple[NonFinite, ...] = ()
 
 
 def _read_table(path: Path, header_rows: int, delimiter: str) -> tuple[list[str], list[list[str]]]:
@@ -121,6 +138,13 @@ def _times(
         rel: npt.NDArray[np.float64] = (ns - ns[0]) * 1e-9
         return rel, float(ns[0]) * 1e-9
     t = _numbers(values, name, path) * TIME_UNITS[units]
+    if not np.all(np.isfinite(t)):
+        bad = int(np.argmax(~np.isfinite(t))) + 1
+        raise ImportFailed(
+            f"{path.name}: data row {bad}, time column {name!r}: {values[bad - 1]!r} is not "
+            "a finite time",
+            "every row needs its time; remove the rows without one",
+        )
     out: npt.NDArray[np.float64] = t - t[0]
     return out, float(t[0])
 
@@ -261,6 +285,7 @@ def import_csv(
         tuple[int, npt.NDArray[np.int16], int, npt.NDArray[np.int64], npt.NDArray[np.float64]]
     ] = []
     clipped = missing = duplicates = 0
+    nonfinite: list[NonFinite] = []
     origins: list[float] = []
     rates: list[float] = []
     names_seen: set[str] = set()
@@ -284,21 +309,42 @@ def import_csv(
         origins.append(origin)
         missing += grid.missing * len(f.sensors)
         duplicates += grid.duplicates * len(f.sensors)
+        data_rows = np.flatnonzero(grid.keep) + 1  # CSV data row of every kept row
         for s in f.sensors:
             i = len(entries)
-            acc = np.column_stack(
-                [_numbers(_column(names, rows, c, f.path), c, f.path) for c in s.acc]
+            names_used = list(s.acc) + list(s.gyro or ())
+            values = np.column_stack(
+                [_numbers(_column(names, rows, c, f.path), c, f.path) for c in names_used]
             )[grid.keep]
-            acc *= ACC_UNITS[acc_units]
+            # a cell that is not a finite number (nan, inf: an exporter's missing value)
+            # makes its sample missing, like a gap; a column without any number is refused
+            bad = ~np.isfinite(values)
+            for c, name_c in enumerate(names_used):
+                n_bad = int(np.count_nonzero(bad[:, c]))
+                if n_bad == len(values):
+                    raise ImportFailed(
+                        f"{f.path.name}: column {name_c!r} has no finite number in any row",
+                        "check the column names, or leave that sensor's column out",
+                    )
+                if n_bad:
+                    first = int(data_rows[int(np.argmax(bad[:, c]))])
+                    nonfinite.append(NonFinite(f.path.name, name_c, n_bad, first))
+            ok = ~bad.any(axis=1)
+            if not ok.any():
+                raise ImportFailed(
+                    f"{f.path.name}: no row has a finite number in each of {names_used}",
+                    "check the columns given with --acc and --gyro",
+                )
+            missing += int(np.count_nonzero(~ok))
+            values = values[ok]
+            index = grid.index[ok]
+            acc = values[:, :3] * ACC_UNITS[acc_units]
             if check_units:
                 _check_acc_units(acc, acc_units, f.path)
             cols = [acc / acc_lsb]
             flags = spec.FLAG_NO_GYRO
             if s.gyro is not None:
-                gyr = np.column_stack(
-                    [_numbers(_column(names, rows, c, f.path), c, f.path) for c in s.gyro]
-                )[grid.keep]
-                gyr *= GYRO_UNITS[gyro_units]
+                gyr = values[:, 3:] * GYRO_UNITS[gyro_units]
                 if check_units:
                     _check_gyro_units(gyr, acc, gyro_units, f.path)
                 cols.append(gyr / gyro_lsb)
@@ -326,7 +372,7 @@ def import_csv(
             )
             # the session keeps the full name (the device info holds 16 bytes of it)
             entries.append(SensorEntry(i, name, codec.encode(info).hex()))
-            streams.append((i, samples, flags, grid.index, origin + grid.index / rate))
+            streams.append((i, samples, flags, index, origin + index / rate))
 
     t0 = min(origins)
     header = SessionHeader(
@@ -391,6 +437,7 @@ def import_csv(
         clipped,
         missing,
         duplicates,
+        tuple(nonfinite),
     )
 
 

@@ -260,6 +260,53 @@ def test_a_time_column_in_ms_read_as_seconds_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "o.shs").exists()
 
 
+def test_cells_that_are_not_finite_numbers_are_counted_per_column(tmp_path: Path) -> None:
+    """Issue 11, defect 5: nan/inf cells imported silently (a numpy RuntimeWarning leaked)
+    and an all-nan accelerometer became a session with "no damage".  A sample with a
+    non-finite cell is missing (a gap at its index, as a live link's), counted per column
+    with its first row; a column without any number is refused."""
+    import warnings
+
+    t = np.arange(2000) / 100.0
+    write_rows(tmp_path / "in.csv", t)
+    lines = (tmp_path / "in.csv").read_text().splitlines()
+    for row, col, text in ((17, 2, "nan"), (18, 2, "NaN"), (400, 5, "inf"), (1500, 3, "-inf")):
+        cells = lines[row].split(",")  # lines[0] is the header: lines[k] is data row k
+        cells[col] = text
+        lines[row] = ",".join(cells)
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "o.shs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning may leak
+        res = import_csv(
+            tmp_path / "in.csv", out, [LEFT], acc_units="g", time_column="t", check_units=False
+        )
+    assert [(x.column, x.cells, x.first_row) for x in res.nonfinite] == [
+        ("ay", 2, 17),
+        ("az", 1, 1500),
+        ("gy", 1, 400),
+    ]
+    assert res.missing_samples == 4 and res.samples == 1996
+    assert sorted(indexed_samples(out)) == sorted(set(range(2000)) - {16, 17, 399, 1499})
+    s = session_report(SessionReader(out))["sensors"][0]
+    assert s["missing_samples"] == 4 and s["gaps"] == 3
+
+    lines = [lines[0]] + [
+        ",".join([c if k != 1 else "nan" for k, c in enumerate(x.split(","))]) for x in lines[1:]
+    ]
+    (tmp_path / "all.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ImportFailed, match="column 'ax' has no finite number in any row"):
+        import_csv(
+            tmp_path / "all.csv",
+            tmp_path / "all.shs",
+            [LEFT],
+            acc_units="g",
+            time_column="t",
+            check_units=False,
+        )
+    assert not (tmp_path / "all.shs").exists()
+
+
 def test_one_file_per_sensor_into_one_session(tmp_path: Path) -> None:
     """Several CSV files (one per sensor) import into one session; names are kept whole
     and the session keeps the CSV's time origin."""
