@@ -24,7 +24,7 @@ import msgspec
 
 from sensorhub.config import Config
 from sensorhub.cues import CueController, CueSettings
-from sensorhub.errors import ConfigError, SensorhubError
+from sensorhub.errors import EXIT_INTERRUPTED, EXIT_SINK_FAILED, ConfigError, SensorhubError
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor, warm_up_kernels
 from sensorhub.pipeline.summary import SessionSummary
@@ -49,6 +49,7 @@ class LiveOptions:
     events_origin_s: float = 0.0  # added to the times written to events_jsonl
     block: bool = False  # wait for slow sinks instead of dropping (replay at max speed)
     duration_s: float | None = None  # stop after this long (a live run)
+    step_lines: bool = True  # piped: a line per step (off for a fast replay)
 
 
 def mqtt_url(config: Config, option: str | None) -> tuple[str | None, bool]:
@@ -110,17 +111,13 @@ def cue_settings(config: Config) -> CueSettings:
         raise ConfigError(f"[cues] in the configuration: {exc}") from None
 
 
-#: Exit status of a run that went to its end while a sink failed (a full disk, a broken
-#: sink): detection and the other sinks went on; the line above it names what failed.
-EXIT_SINK_FAILED = 1
-
-
 def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     """Source -> signal core -> stages -> console, MQTT, audio, recorder, JSON lines, until
-    the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0, or
-    ``EXIT_SINK_FAILED`` when a sink failed on the way."""
+    the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0,
+    ``EXIT_INTERRUPTED`` after Ctrl-C / SIGTERM, or ``EXIT_SINK_FAILED`` when a sink failed
+    on the way."""
 
-    console = ConsoleSink(progress=getattr(source, "progress", None))
+    console = ConsoleSink(progress=getattr(source, "progress", None), step_lines=options.step_lines)
     say = console.console.print
     session = time.strftime("%Y%m%dT%H%M%S")
     sinks: list[Any] = [console]
@@ -146,12 +143,18 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     if options.events_jsonl is not None:
         sinks.append(JsonlSink(options.events_jsonl, options.events_origin_s))
     stop = asyncio.Event()
+    interrupted: list[bool] = []  # Ctrl-C or SIGTERM came
     processors: list[Processor] = []
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            interrupted.append(True)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, interrupt)
         async with contextlib.AsyncExitStack() as stack:
             if embedded:
                 await stack.enter_async_context(EmbeddedBroker())
@@ -200,18 +203,33 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     corrupt = sum(s.corrupt for s in processor.streams.values())
     dropped = ", ".join(f"{n} for {k}" for k, n in summary.dropped.items()) or "none"
     failed = "".join(f", {k} failed ({what})" for k, what in summary.failed.items())
-    done = (
-        f"done ({summary.stopped_by}): {summary.notifications} notifications, "
-        f"{sum(summary.events.values())} events, {lost} samples lost, {corrupt} corrupt, "
-        f"dropped: {dropped}{failed}"
-    )
-    if console.name in summary.failed:
-        print(f"sensorhub: {done}", file=sys.stderr)
-    else:
-        say(done)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.events.items()))
+    stopped_by = "Ctrl-C / SIGTERM" if interrupted else summary.stopped_by
+    lines = [
+        f"done ({stopped_by}): {summary.notifications} notifications, "
+        f"{sum(summary.events.values())} events ({kinds or 'none'}), {lost} samples lost, "
+        f"{corrupt} corrupt, dropped: {dropped}{failed}"
+    ]
+    # where everything went, and how to look at it again
+    if record is not None and "recorder" not in summary.failed:
+        lines.append(f"recorded to {record} (sensorhub replay {record})")
+    elif record is not None:
+        lines.append(f"partly recorded to {record}: what it holds replays")
+    if options.events_jsonl is not None:
+        lines.append(f"events in {options.events_jsonl}")
+    wav_sink = next((x for x in sinks if isinstance(x, WavSink)), None)
+    if wav_sink is not None:
+        lines.append(f"cue audio in {wav_sink.path}")
     if hasattr(source, "report") and (line := source.report()):
-        say(line)
+        lines.append(line)
     for sink in sinks:
         if getattr(sink, "underflows", 0):
-            say(f"audio: the sound card ran dry {sink.underflows} times (a busy machine?)")
+            lines.append(f"audio: the sound card ran dry {sink.underflows} times (a busy machine?)")
+    for line in lines:
+        if console.name in summary.failed:
+            print(f"sensorhub: {line}", file=sys.stderr)
+        else:
+            say(line)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_SINK_FAILED if summary.failed else 0

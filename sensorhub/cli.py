@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sensorhub.config import SIM_MAX_S, SIM_MAX_SPM, SIM_MIN_SPM
-from sensorhub.errors import ConfigError, SensorhubError
+from sensorhub.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, SensorhubError
 from sensorhub.protocol.spec import ODR_MAX_HZ, ODR_MIN_HZ, Opcode
 from sensorhub.types import Mounting, Side
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -421,6 +418,7 @@ def _run_live(
     block: bool = False,
     record_auto: bool = False,
     duration_s: float | None = None,
+    step_lines: bool = True,
 ) -> int:
     from sensorhub.app import LiveOptions, run_live
 
@@ -435,6 +433,7 @@ def _run_live(
         events_origin_s=getattr(args, "events_origin_s", 0.0),
         block=block,
         duration_s=duration_s,
+        step_lines=step_lines,
     )
     return run_live(source, config, options)
 
@@ -695,84 +694,28 @@ def _speed(text: str) -> float | None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from rich.progress import Progress
-
-    from sensorhub.events import AnyEvent, encode_json, shifted
-    from sensorhub.pipeline.session import Processor
+    """The session through the same pipeline, stages and sinks as a live run: events to
+    JSON lines, cues and the summary included; MQTT and audio only when asked for."""
+    from sensorhub.config import load_config
     from sensorhub.recording import SessionReader
+    from sensorhub.sources.replay import ReplaySource
 
     speed = _speed(args.speed)
+    config = load_config(args.config, args.set)  # a bad configuration fails before anything
     reader = SessionReader(args.file)
     args.events_origin_s = _time_origin(reader, args.time_origin)
     for line in reader.describe_damage():
         print(f"sensorhub: warning: {args.file}: {line}", file=sys.stderr)
-    wants_mqtt = args.mqtt is not None and args.mqtt.lower() != "none"
-    wants_audio = args.audio is not None and args.audio.lower() != "none"
-    if wants_mqtt or wants_audio:
-        from sensorhub.config import load_config
-        from sensorhub.sources.replay import ReplaySource
-
-        # through the live pipeline; as fast as possible it waits for the broker.  Cues are
-        # rendered only when asked for (--audio wav:PATH)
-        args.audio = args.audio or "none"
-        args.mqtt = args.mqtt or "none"
-        return _run_live(
-            ReplaySource(reader, speed),
-            load_config(args.config, args.set),
-            args,
-            f"sensorhub replay {args.file}",
-            block=speed is None,
-        )
-    out = None
-    if args.events_jsonl is not None:
-        try:
-            out = open(args.events_jsonl, "xb")  # noqa: SIM115 - closed below
-        except FileExistsError:
-            raise SensorhubError(
-                f"{args.events_jsonl} already exists", "choose a new name"
-            ) from None
-        except OSError as exc:
-            raise SensorhubError(f"cannot create {args.events_jsonl}: {exc.strerror}") from None
-    from sensorhub.config import load_config
-
-    proc = Processor(reader.sensors, load_config(args.config, args.set).detector)
-    proc.warm_up()
-    counts: Counter[str] = Counter()
-    started = time.monotonic()
-
-    def emit(events: list[AnyEvent]) -> None:
-        for ev in events:
-            counts[str(ev.__struct_config__.tag)] += 1
-            if out is not None:
-                out.write(encode_json(shifted(ev, args.events_origin_s)) + b"\n")
-
-    try:
-        if speed is None:  # as fast as possible: each sensor in one batch, same events
-            emit(proc.replay(reader))
-        else:
-            with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-                records = list(reader.records())
-                task = bar.add_task(f"replay x{speed:g}", total=len(records))
-                for k, rec in enumerate(records):
-                    delay = started + rec.t / speed - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    emit(proc.feed(rec.t, rec.sensor, rec.data))
-                    if k % 500 == 0:
-                        bar.update(task, completed=k)
-    finally:
-        if out is not None:
-            out.close()
-    duration = max((s.now() for s in proc.streams.values()), default=0.0)
-    took = time.monotonic() - started
-    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
-    print(
-        f"replayed {duration:.1f} s of {len(reader.sensors)} sensor(s) in {took:.1f} s: {summary}"
-        + (f"; events in {args.events_jsonl}" if out is not None else "")
+    args.audio = args.audio or "none"
+    args.mqtt = args.mqtt or "none"
+    return _run_live(
+        ReplaySource(reader, speed),
+        config,
+        args,
+        f"sensorhub replay {args.file}",
+        block=speed is None,  # as fast as possible: wait for slow sinks, lose nothing
+        step_lines=speed == 1.0,  # a line per step only when watching at real time
     )
-    return 0
 
 
 def _time_origin(reader: Any, which: str) -> float:

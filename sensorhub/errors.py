@@ -7,6 +7,11 @@ exits non-zero, never with a traceback.
 
 from __future__ import annotations
 
+#: Exit statuses of the command line.
+EXIT_SINK_FAILED = 1  # the run went to its end, but a sink failed on the way (named above)
+EXIT_USAGE = 2  # a user mistake, said in one line
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped cleanly, as shells expect
+
 
 class SensorhubError(Exception):
     """Base of every sensorhub error.

@@ -249,8 +249,10 @@ class ConsoleSink:
         console: Console | None = None,
         live: bool | None = None,
         progress: Progress | None = None,
+        step_lines: bool = True,
     ) -> None:
         self.name = "console"
+        self.step_lines = step_lines  # line mode: a line per step and asymmetry update
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.live = self.console.is_terminal if live is None else live
         self.dashboard = Dashboard(progress)
@@ -260,6 +262,8 @@ class ConsoleSink:
         """Line mode: print the line of ``ev``, if it has one."""
         if isinstance(ev, Cadence):
             self.cadence = ev.cadence_spm
+        if not self.step_lines and isinstance(ev, Step | Asymmetry):
+            return
         line = describe(ev, self.cadence)
         if line is not None:
             self.console.print(line)

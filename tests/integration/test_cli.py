@@ -438,3 +438,78 @@ def test_sim_record_on_a_full_disk_ends_in_one_line_and_keeps_the_truth(
     recorded_s = json.loads(info.stdout)["duration_s"]
     assert 0 < recorded_s < 120
     assert rows and max(float(x["t_s"]) for x in rows) <= recorded_s + 2.5
+
+
+def test_plain_replay_runs_the_live_pipeline_with_its_configuration(tmp_path: Path) -> None:
+    """Issue 11, defect 6: ``replay`` without ``--audio`` had a loop of its own that left
+    out the cue and summary events and ignored ``--config``/``--set``.  One replay path:
+    the same stages as demo and live, configured the same way."""
+    rec = tmp_path / "run.shs"
+    assert sh("sim", "--duration", "30", "--side", "both", "--record", str(rec)).returncode == 0
+
+    def types(*extra: str) -> dict[str, int]:
+        out = tmp_path / f"e{len(list(tmp_path.iterdir()))}.jsonl"
+        r = sh("replay", str(rec), "--events-jsonl", str(out), *extra)
+        assert r.returncode == 0, r.stderr
+        counts: dict[str, int] = {}
+        for line in out.read_text().splitlines():
+            kind = json.loads(line)["type"]
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    plain = types("--set", "cues.target_spm=180")
+    assert plain["summary"] == 1 and plain["cue"] >= 1 and plain["step"] > 60
+    assert "cue" not in types("--set", "cues.mode=off")
+    for bad, message in [
+        (["--config", str(tmp_path / "missing.toml")], "no such configuration file"),
+        (["--set", "cues.nope=1"], "unknown key 'nope' in [cues]"),
+        (["--set", "cues.volume=50"], "cues.volume must be 0 to 1"),
+    ]:
+        r = sh("replay", str(rec), *bad)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+    (tmp_path / "bad.toml").write_text("[cues\n")
+    r = sh("replay", str(rec), "--config", str(tmp_path / "bad.toml"))
+    assert r.returncode == 2 and "not valid TOML" in r.stderr, r.stderr
+
+
+def interrupt_when_running(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Start ``sensorhub ARGS``, press Ctrl-C (SIGINT) 2 s after its banner, and return
+    its status, standard output and standard error."""
+    import os
+    import signal
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sensorhub", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert p.stdout is not None
+    seen = []
+    for line in p.stdout:  # the banner comes once everything is compiled and running
+        seen.append(line)
+        if "(Ctrl-C stops)" in line:
+            break
+    time.sleep(2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    return p.returncode, "".join(seen) + out, err
+
+
+def test_ctrl_c_ends_demo_and_replay_with_status_130(tmp_path: Path) -> None:
+    """Issue 11, defect 12: Ctrl-C exited 0 in demo but 130 in replay; both stop cleanly
+    (the recording closed, the done line printed) and exit 130, as shells expect."""
+    rec = tmp_path / "run.shs"
+    demo = ["demo", "--set", "sim.transport=direct", "--mqtt", "none", "--audio", "none"]
+    code, out, err = interrupt_when_running([*demo, "--record", str(rec)], tmp_path)
+    assert code == 130, (out, err)
+    assert "done (Ctrl-C / SIGTERM)" in out and "Traceback" not in err
+    assert f"recorded to {rec} (sensorhub replay {rec})" in out
+    info = sh("info", str(rec), "--json")
+    assert json.loads(info.stdout)["closed_cleanly"] is True
+    code, out, err = interrupt_when_running(["replay", str(rec), "--speed", "1"], tmp_path)
+    assert code == 130, (out, err)
+    assert "done (Ctrl-C / SIGTERM)" in out and "Traceback" not in err
