@@ -33,7 +33,7 @@ from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
 from sensorhub.sinks.broker import EmbeddedBroker
 from sensorhub.sinks.console import ConsoleSink
 from sensorhub.sinks.files import JsonlSink, RecorderSink
-from sensorhub.sinks.mqtt import MqttSink
+from sensorhub.sinks.mqtt import MqttSink, redact_url
 
 
 @dataclass(frozen=True)
@@ -173,9 +173,10 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             if record is not None:
                 header = SessionHeader(time.time(), "live", list(source.sensors))
                 run_sinks.append(RecorderSink(SessionWriter(record, header, fsync=True)))
+            topics = f"{config.mqtt.topic_prefix}/{config.runner.id}"
             say(
                 f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
-                + (f", events to {url} (sensorhub/{config.runner.id}/#)" if url else "")
+                + (f", events to {redact_url(url)} ({topics}/#)" if url else "")
                 + (" on the embedded broker" if embedded else "")
                 + (f", recording to {record}" if record is not None else "")
                 + "  (Ctrl-C stops)"

@@ -46,9 +46,23 @@ class BrokerAddress:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, as ``***``: what may be printed or logged."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{head}{sep}{user}:***@{hostpart}"
+
+
 def parse_url(url: str) -> BrokerAddress:
-    """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``; raises ConfigError."""
+    """``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``; raises ConfigError (whose
+    message never holds the password)."""
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    url = redact_url(url)
     if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise ConfigError(
             f"MQTT URL {url!r}: scheme {parts.scheme!r} unknown",

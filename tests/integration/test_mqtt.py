@@ -439,3 +439,29 @@ async def test_qos0_written_at_once_in_order_and_the_loop_stays_idle(mosquitto: 
             assert not key.events & selectors.EVENT_WRITE  # nothing left to write
         await asyncio.wait_for(task, 10)
     assert received == list(range(3 * 5000))
+
+
+def test_the_mqtt_password_is_never_printed(tmp_path: Path) -> None:
+    """Issue 11, defect 8: the demo banner printed ``mqtt://alice:secret@...`` in clear.
+    With a real broker that wants the password, with a wrong one, and with a malformed URL:
+    the password appears nowhere in what the command prints."""
+    import subprocess
+    import sys
+
+    broker = Mosquitto(tmp_path, users={"alice": "s3cr3t-pw"})
+    broker.start()
+    demo = [sys.executable, "-m", "sensorhub", "demo", "--duration", "3", "--audio", "none"]
+    demo += ["--record", "none", "--set", "sim.transport=direct", "--set", "mqtt.final_flush_s=1"]
+    try:
+        for password, url in [
+            ("s3cr3t-pw", f"mqtt://alice:s3cr3t-pw@127.0.0.1:{broker.port}"),
+            ("wr0ng-pw", f"mqtt://alice:wr0ng-pw@127.0.0.1:{broker.port}"),
+            ("s3cr3t-pw", "mqtt://alice:s3cr3t-pw@127.0.0.1:notaport"),
+        ]:
+            r = subprocess.run([*demo, "--mqtt", url], capture_output=True, text=True, cwd=tmp_path)
+            out = r.stdout + r.stderr
+            assert password not in out, out
+            assert "alice:***@127.0.0.1" in out, out
+            assert "Traceback" not in out
+    finally:
+        broker.stop()
