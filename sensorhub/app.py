@@ -52,20 +52,66 @@ class LiveOptions:
     step_lines: bool = True  # piped: a line per step (off for a fast replay)
 
 
-def mqtt_url(config: Config, option: str | None) -> tuple[str | None, bool]:
-    """The broker to use (--mqtt, the config, one listening on localhost:1883, or the
-    embedded one) and whether the embedded broker has to be started."""
-    if option is not None:
-        return (None if option.lower() == "none" else option), False
-    if not config.mqtt.enabled:
-        return None, False
-    if config.mqtt.url:
-        return str(config.mqtt.url), False
+#: Where a broker on this machine listens by default.
+LOCAL_BROKER_PORT = 1883
+#: An MQTT 3.1.1 CONNECT (clean session, keep-alive 10 s, client id "sensorhub-probe").
+_PROBE_CONNECT = (
+    bytes([0x10, 27, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 15]) + b"sensorhub-probe"
+)
+
+
+def probe_mqtt(host: str, port: int, timeout_s: float = 0.5) -> str:
+    """What listens on ``host:port``: "broker" (it answers an MQTT CONNECT with a
+    CONNACK, whatever its verdict on credentials), "other" (something that does not speak
+    MQTT), or "closed" (nothing)."""
     try:
-        with socket.create_connection(("127.0.0.1", 1883), timeout=0.3):
-            return "mqtt://127.0.0.1:1883", False
+        sock = socket.create_connection((host, port), timeout=timeout_s)
     except OSError:
-        return "mqtt://127.0.0.1:1883", True
+        return "closed"
+    with sock:
+        try:
+            sock.sendall(_PROBE_CONNECT)
+            reply = sock.recv(4)
+            if len(reply) >= 2 and reply[0] == 0x20 and reply[1] == 0x02:
+                sock.sendall(b"\xe0\x00")  # DISCONNECT
+                return "broker"
+        except OSError:
+            pass
+    return "other"
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class BrokerChoice:
+    url: str | None  # None: no MQTT
+    embedded_port: int | None = None  # start the embedded broker on this port
+    why: str = ""  # said in the banner when the choice needs explaining
+
+
+def mqtt_url(
+    config: Config, option: str | None, local_port: int = LOCAL_BROKER_PORT
+) -> BrokerChoice:
+    """The broker to use: --mqtt, the config, a broker on localhost:``local_port``, or the
+    embedded one (on that port when it is free, else on a free one, saying why)."""
+    if option is not None:
+        return BrokerChoice(None if option.lower() == "none" else option)
+    if not config.mqtt.enabled:
+        return BrokerChoice(None)
+    if config.mqtt.url:
+        return BrokerChoice(str(config.mqtt.url))
+    found = probe_mqtt("127.0.0.1", local_port)
+    if found == "broker":
+        return BrokerChoice(f"mqtt://127.0.0.1:{local_port}")
+    if found == "closed":
+        return BrokerChoice(f"mqtt://127.0.0.1:{local_port}", local_port)
+    port = free_loopback_port()
+    why = f"port {local_port} is held by something that is not an MQTT broker"
+    return BrokerChoice(f"mqtt://127.0.0.1:{port}", port, why)
 
 
 def audio_sink(audio: str, settings: CueSettings, session: str, say: Callable[[str], Any]) -> Any:
@@ -129,7 +175,8 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     for path in (record, options.events_jsonl, wav):  # before any file is made
         if path is not None and path.exists():
             raise SensorhubError(f"{path} already exists", "choose a new name")
-    url, embedded = mqtt_url(config, options.mqtt)
+    choice = mqtt_url(config, options.mqtt)
+    url, embedded = choice.url, choice.embedded_port
     if url is not None:  # nothing is connected yet: a bad URL fails here
         mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
         sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
@@ -156,8 +203,8 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, interrupt)
         async with contextlib.AsyncExitStack() as stack:
-            if embedded:
-                await stack.enter_async_context(EmbeddedBroker())
+            if embedded is not None:
+                await stack.enter_async_context(EmbeddedBroker(port=embedded))
             # compile before any sensor streams: a stalled loop would stamp notifications
             # late in a burst (issue 11)
             warm_up_kernels(config.detector)
@@ -177,7 +224,8 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             say(
                 f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
                 + (f", events to {redact_url(url)} ({topics}/#)" if url else "")
-                + (" on the embedded broker" if embedded else "")
+                + (" on the embedded broker" if embedded is not None else "")
+                + (f" ({choice.why})" if choice.why else "")
                 + (f", recording to {record}" if record is not None else "")
                 + "  (Ctrl-C stops)"
             )

@@ -1,6 +1,7 @@
 """The embedded MQTT broker: amqtt, in-process, on loopback only.
 
-Started when no broker is configured and none listens on localhost:1883, so that
+Started when no broker is configured and none listens on localhost:1883 (on another
+port when 1883 is held by something that is not an MQTT broker), so that
 ``mosquitto_sub -t 'sensorhub/#' -v`` (or any app on this machine) sees a run with no
 set-up at all.  Mosquitto or a cloud broker is the choice for anything more.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
+
+from sensorhub.errors import SensorhubError
 
 HOST = "127.0.0.1"
 PORT = 1883
@@ -34,7 +37,13 @@ class EmbeddedBroker:
         broker = Broker(
             {"listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}}}
         )
-        await broker.start()
+        try:
+            await broker.start()
+        except Exception as exc:  # amqtt wraps a port in use in its own exception
+            raise SensorhubError(
+                f"cannot start the embedded MQTT broker on {self.host}:{self.port} ({exc})",
+                "give a broker with --mqtt URL, or --mqtt none",
+            ) from exc
         self._broker = broker
         return self
 

@@ -465,3 +465,85 @@ def test_the_mqtt_password_is_never_printed(tmp_path: Path) -> None:
             assert "Traceback" not in out
     finally:
         broker.stop()
+
+
+def test_a_port_held_by_something_else_is_no_broker(mosquitto: Mosquitto) -> None:
+    """Issue 11, defect 10: with the local MQTT port held by something that is not a
+    broker, the demo said "unreachable (Operation timed out)", never fell back to its
+    embedded broker, and a 6 s demo took 30 s.  The port is probed with a real MQTT
+    CONNECT: a broker is used, anything else gets the embedded broker on a free port."""
+    import socket
+
+    from sensorhub.app import mqtt_url, probe_mqtt
+    from sensorhub.config import Config
+
+    silent = socket.socket()  # accepts connections, never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    chatty = socket.socket()  # a web server, say: it answers, but not in MQTT
+    chatty.bind(("127.0.0.1", 0))
+    chatty.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+
+    def answer() -> None:
+        conn, _ = chatty.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    import threading
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        assert probe_mqtt("127.0.0.1", mosquitto.port) == "broker"
+        assert probe_mqtt("127.0.0.1", silent.getsockname()[1]) == "other"
+        assert probe_mqtt("127.0.0.1", chatty.getsockname()[1]) == "other"
+        assert probe_mqtt("127.0.0.1", closed_port) == "closed"
+        cfg = Config()
+        used = mqtt_url(cfg, None, local_port=mosquitto.port)
+        assert used.url == mosquitto.url and used.embedded_port is None
+        free = mqtt_url(cfg, None, local_port=closed_port)
+        assert free.embedded_port == closed_port
+        held = mqtt_url(cfg, None, local_port=silent.getsockname()[1])
+        assert held.embedded_port not in (None, silent.getsockname()[1])
+        assert held.url == f"mqtt://127.0.0.1:{held.embedded_port}"
+        assert "not an MQTT broker" in held.why
+    finally:
+        silent.close()
+        chatty.close()
+
+
+def test_demo_with_port_1883_held_runs_on_its_embedded_broker(tmp_path: Path) -> None:
+    """Issue 11, defect 10, as a user meets it: something that is not a broker holds
+    localhost:1883; the demo says so, starts its embedded broker elsewhere and publishes."""
+    import socket
+    import subprocess
+    import sys
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 1883))
+    except OSError:
+        holder.close()
+        pytest.skip("port 1883 is in use here already: cannot hold it for the test")
+    holder.listen(8)
+    try:
+        r = subprocess.run(
+            [
+                *(sys.executable, "-m", "sensorhub", "demo", "--duration", "3"),
+                *("--audio", "none", "--record", "none", "--set", "sim.transport=direct"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    finally:
+        holder.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "on the embedded broker (port 1883 is held by something that is not" in r.stdout
+    assert "MQTT: connected to mqtt://127.0.0.1:" in r.stdout, r.stdout
+    assert "unreachable" not in r.stdout
