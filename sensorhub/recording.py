@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from sensorhub.errors import RecordingError
+from sensorhub.errors import RecordingError, SensorhubError
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DeviceInfo
 
@@ -66,9 +66,15 @@ class SensorEntry(msgspec.Struct, frozen=True):
 
     @property
     def info(self) -> DeviceInfo:
-        msg, _ = codec.decode(bytes.fromhex(self.info_hex))
+        """The device info; RecordingError (naming the sensor) if it is damaged."""
+        who = f"sensor {self.index} ({self.name or 'unnamed'})"
+        try:
+            msg, _ = codec.decode(bytes.fromhex(self.info_hex))
+        except (ValueError, SensorhubError) as exc:
+            text = exc.message if isinstance(exc, SensorhubError) else str(exc)
+            raise RecordingError(f"{who}: its stored device info is damaged ({text})") from None
         if not isinstance(msg, DeviceInfo):
-            raise RecordingError(f"sensor {self.index}: stored device info is not device info")
+            raise RecordingError(f"{who}: its stored device info is not device info")
         return msg
 
     @classmethod
@@ -295,36 +301,69 @@ class SessionReader:
         _, off, n = header
         try:
             self.header = msgspec.json.decode(self._data[off : off + n], type=SessionHeader)
-        except msgspec.ValidationError as exc:
-            raise RecordingError(f"{self.path}: bad session header ({exc})") from None
-        self.sensors = list(self.header.sensors)
+        except msgspec.DecodeError as exc:  # ValidationError too: it is a DecodeError
+            raise RecordingError(
+                f"{self.path}: the session header is damaged ({exc})",
+                "the file cannot be replayed without it",
+            ) from None
+        head_at = off - CHUNK_HEADER.size
+        for entry in self.header.sensors:
+            self._add_sensor(entry, head_at, n + CHUNK_HEADER.size)
         for kind, off, n in self._chunks:
+            at, whole = off - CHUNK_HEADER.size, n + CHUNK_HEADER.size
             if kind == CHUNK_SENSOR:
-                self.sensors.append(
-                    msgspec.json.decode(self._data[off : off + n], type=SensorEntry)
-                )
+                try:
+                    entry = msgspec.json.decode(self._data[off : off + n], type=SensorEntry)
+                except msgspec.DecodeError as exc:
+                    self.damage.append(Damage(at, whole, f"sensor chunk unreadable ({exc})", None))
+                    continue
+                self._add_sensor(entry, at, whole)
             elif kind == CHUNK_END:
-                self.summary = msgspec.json.decode(self._data[off : off + n], type=Summary)
+                try:
+                    self.summary = msgspec.json.decode(self._data[off : off + n], type=Summary)
+                except msgspec.DecodeError as exc:
+                    self.damage.append(Damage(at, whole, f"end chunk unreadable ({exc})", None))
+        self.damage.sort(key=lambda d: d.offset)
 
-    def _valid_chunk_at(self, pos: int) -> tuple[int, int] | None:
-        """(type, length) if a whole chunk with a good CRC starts at ``pos``."""
-        if pos + CHUNK_HEADER.size > self.size:
-            return None
-        magic, kind, _, _, length, crc = CHUNK_HEADER.unpack_from(self._data, pos)
-        if magic != CHUNK_MAGIC or kind not in CHUNK_NAMES or length > MAX_CHUNK:
-            return None
-        start = pos + CHUNK_HEADER.size
-        if start + length > self.size:
-            return None
-        if zlib.crc32(self._data[start : start + length]) != crc:
-            return None
-        return kind, length
+    def _add_sensor(self, entry: SensorEntry, at: int, length: int) -> None:
+        """A sensor of the session, if its device info can be read; else the damage names it
+        (its records are then left out: nothing says how to read them)."""
+        try:
+            info = entry.info
+        except SensorhubError as exc:
+            self.damage.append(Damage(at, length, f"{exc.message}; its records are left out", None))
+            return
+        if not spec.ODR_MIN_HZ <= info.odr_hz <= spec.ODR_MAX_HZ:
+            self.damage.append(
+                Damage(
+                    at,
+                    length,
+                    f"sensor {entry.index} ({entry.name}): a rate of {info.odr_hz:g} Hz, outside "
+                    f"{spec.ODR_MIN_HZ}-{spec.ODR_MAX_HZ} Hz; its records are left out",
+                    None,
+                )
+            )
+            return
+        if any(e.index == entry.index for e in self.sensors):
+            self.damage.append(
+                Damage(at, length, f"sensor {entry.index} is declared twice; kept the first", None)
+            )
+            return
+        self.sensors.append(entry)
 
     def _scan(self) -> None:
+        """Chunks from the file header on; after damage, on from the next valid chunk.
+
+        Which positions hold a whole chunk with a good CRC is worked out once for the whole
+        file (:func:`valid_chunks`, linear in its size, however the bytes were crafted), so
+        the resynchronisation after damage is a look-up."""
+        valid = valid_chunks(self._raw, FILE_HEADER.size)
+        at, kind, size = (x.tolist() for x in valid)
+        kinds = {p: (k, n) for p, k, n in zip(at, kind, size, strict=True)}
         pos = FILE_HEADER.size
         last_t: float | None = None
         while pos < self.size:
-            ok = self._valid_chunk_at(pos)
+            ok = kinds.get(pos)
             if ok is not None:
                 kind, length = ok
                 start = pos + CHUNK_HEADER.size
@@ -334,15 +373,8 @@ class SessionReader:
                 pos = start + length
                 continue
             reason = self._diagnose(pos)
-            nxt = pos + 1
-            while True:
-                nxt = self._raw.find(CHUNK_MAGIC, nxt)
-                if nxt < 0:
-                    nxt = self.size
-                    break
-                if self._valid_chunk_at(nxt) is not None:
-                    break
-                nxt += 1
+            k = int(np.searchsorted(valid[0], pos, side="right"))
+            nxt = int(valid[0][k]) if k < len(valid[0]) else self.size
             self.damage.append(Damage(pos, nxt - pos, reason, last_t))
             pos = nxt
 
@@ -464,3 +496,92 @@ def scan_records(
             n += 1
             q += _REC_SIZE + length
     return n
+
+
+# ------------------------------------------------------------ chunk validity, in one pass
+_CRC_POLY = 0xEDB88320  # CRC-32 (zlib), reflected
+
+
+@njit(cache=True)
+def _multmodp(a: int, b: int) -> int:
+    """a(x) b(x) modulo the CRC-32 polynomial (reflected bit order), as zlib's multmodp."""
+    m = 1 << 31
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                break
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+    return p
+
+
+@njit(cache=True)
+def _crc_of_ranges(
+    prefix_a: np.ndarray, prefix_b: np.ndarray, lengths: np.ndarray, out: np.ndarray
+) -> None:
+    """CRC-32 of ``data[a:b]`` from the CRC-32s of ``data[:a]`` and ``data[:b]``:
+    ``crc(A + B) = crc(A) x^(8 len B) + crc(B)`` (zlib's crc32_combine, solved for crc(B))."""
+    x2n = np.zeros(32, np.int64)  # x^(2^k) mod p
+    x2n[0] = 1 << 30  # x^1
+    for k in range(1, 32):
+        x2n[k] = _multmodp(x2n[k - 1], x2n[k - 1])
+    for i in range(len(lengths)):
+        n = lengths[i]
+        k = 3  # x^(8 n) = x^(n 2^3)
+        shift = 1 << 31  # x^0
+        while n:
+            if n & 1:
+                shift = _multmodp(x2n[k & 31], shift)
+            n >>= 1
+            k += 1
+        out[i] = prefix_b[i] ^ _multmodp(shift, prefix_a[i])
+
+
+def valid_chunks(
+    raw: bytes, start: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every position from ``start`` at which a whole chunk with a good CRC begins, with its
+    type and payload length (sorted by position).
+
+    Linear in the file's size for any content: each candidate (a chunk magic with a known
+    type and a length that fits) gets its CRC from two prefix CRCs of the file, and those
+    come from one pass over it, so a crafted file of overlapping chunk headers costs no
+    more than a well-formed one."""
+    buf = np.frombuffer(raw, np.uint8)
+    size = len(buf)
+    h = CHUNK_HEADER.size
+    empty = np.zeros(0, np.int64)
+    if size - start < h:
+        return empty, empty, empty
+    m = np.frombuffer(CHUNK_MAGIC, np.uint8)
+    n = size - h + 1 - start  # positions at which a whole chunk header fits
+    hit = buf[start : start + n] == m[0]
+    for j in range(1, 4):
+        hit &= buf[start + j : start + j + n] == m[j]
+    pos = np.flatnonzero(hit).astype(np.int64) + start
+    if not len(pos):
+        return empty, empty, empty
+    heads = buf[pos[:, None] + np.arange(h)]
+    kind = heads[:, 4].astype(np.int64)
+    length = heads[:, 8:12].copy().view("<u4").ravel().astype(np.int64)
+    crc = heads[:, 12:16].copy().view("<u4").ravel().astype(np.int64)
+    a = pos + h
+    ok = np.isin(kind, list(CHUNK_NAMES)) & (length <= MAX_CHUNK) & (a + length <= size)
+    pos, kind, length, crc, a = pos[ok], kind[ok], length[ok], crc[ok], a[ok]
+    b = a + length
+    points = np.unique(np.concatenate([a, b]))
+    prefix = np.zeros(len(points), np.int64)
+    view = memoryview(raw)
+    c, last = 0, 0
+    for i, q in enumerate(points.tolist()):
+        c = zlib.crc32(view[last:q], c) if q > last else c
+        prefix[i] = c
+        last = q
+    got = np.zeros(len(pos), np.int64)
+    _crc_of_ranges(
+        prefix[np.searchsorted(points, a)], prefix[np.searchsorted(points, b)], length, got
+    )
+    good = got == crc
+    return pos[good], kind[good], length[good]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
+import msgspec
+import numpy as np
 import pytest
 
 from firmware_sim.run import SimulatedRun, default_config
@@ -17,7 +22,10 @@ from sensorhub.errors import RecordingError
 from sensorhub.inspect import session_report
 from sensorhub.recording import (
     CHUNK_HEADER,
+    CHUNK_MAGIC,
     FILE_HEADER,
+    MAGIC,
+    RECORD,
     SensorEntry,
     SessionHeader,
     SessionReader,
@@ -162,3 +170,112 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path: Path) -> None:
     # host time in the file runs with the wall clock from "ready" (within scheduling noise)
     assert last >= killed_at - 1.0
     assert all(d.reason.startswith("truncated") for d in r.damage)
+
+
+WRONG_SHAPES: list[object] = [[1, 2], "x", 3.5, None, {"records": "many"}, {"index": -1}]
+
+
+def crafted_chunk(rng: np.random.Generator, valid_info: str) -> bytes:
+    """One chunk with a good CRC and content meant to break a reader."""
+    kind = int(rng.choice([1, 2, 3, 4, 4, 2, 3, 7]))
+    pick = int(rng.integers(0, 9))
+    if pick == 0:
+        payload = rng.bytes(int(rng.integers(0, 200)))
+    elif pick == 1:  # JSON of the wrong shape
+        payload = json.dumps(WRONG_SHAPES[int(rng.integers(0, len(WRONG_SHAPES)))]).encode()
+    elif pick in (2, 3):  # a sensor entry whose device info is damaged (or not)
+        infos = ["zz", "abc", valid_info[: int(rng.integers(0, len(valid_info)))]]
+        info = [*infos, rng.bytes(20).hex(), valid_info][int(rng.integers(0, 5))]
+        entry: dict[str, object] = {"index": int(rng.integers(-2, 4))}
+        entry["name"] = "x" * int(rng.integers(0, 40))
+        entry["info_hex"] = info
+        header = {"started_unix": 1.0, "source": "sim", "sensors": [entry]}
+        payload = json.dumps(header if kind == 1 else entry).encode()
+    elif pick == 4:  # truncated or mutated JSON
+        text = bytearray(json.dumps({"started_unix": 1.0, "source": "sim", "sensors": []}).encode())
+        text[int(rng.integers(0, len(text)))] = int(rng.integers(0, 256))
+        payload = bytes(text[: int(rng.integers(0, len(text) + 1))])
+    elif pick == 5:
+        payload = json.dumps({"records": int(rng.integers(-5, 5)), "duration_s": "x"}).encode()
+    else:  # packet records: odd times, sensors, lengths and bytes
+        out = bytearray()
+        for _ in range(int(rng.integers(0, 8))):
+            n = int(rng.integers(0, 60))
+            t = float(rng.choice([rng.normal(0, 1e3), np.nan, np.inf, -1.0]))
+            out += RECORD.pack(t, int(rng.integers(0, 4)), int(rng.integers(0, 256)), 0, n)
+            out += rng.bytes(int(rng.integers(0, n + 4)))
+        payload = bytes(out)
+    return CHUNK_HEADER.pack(CHUNK_MAGIC, kind, 0, 0, len(payload), zlib.crc32(payload)) + payload
+
+
+@pytest.mark.slow
+def test_crafted_chunks_with_good_crcs_raise_only_documented_errors(tmp_path: Path) -> None:
+    """Issue 11, defect 11: chunks with a valid CRC and crafted content raised
+    ``msgspec.DecodeError``, ``ValidationError`` or ``ValueError`` (from ``fromhex``) as
+    tracebacks in ``info``/``replay``.  50,000 crafted chunks in 1,000 files: reading,
+    ``info``'s report, the records, the index and a replay raise nothing but
+    RecordingError, and damage names the sensor."""
+    from sensorhub.pipeline.session import process_session
+
+    rng = np.random.default_rng(11)
+    run = SimulatedRun(default_config(duration_s=1, seed=1))
+    valid = SensorEntry.from_info(0, run.sensors[0].info())
+    good_header = SessionHeader(1.7e9, "sim", [valid])
+    head_json = msgspec.json.encode(good_header)
+    head_chunk = CHUNK_HEADER.pack(CHUNK_MAGIC, 1, 0, 0, len(head_json), zlib.crc32(head_json))
+    head_chunk += head_json
+    outcomes = {"read": 0, "refused": 0, "named": 0}
+    path = tmp_path / "f.shs"
+    for f in range(1000):
+        chunks = [crafted_chunk(rng, valid.info_hex) for _ in range(50)]
+        first = [head_chunk] if f % 4 else []  # most files start well
+        path.write_bytes(MAGIC + struct.pack("<HHI", 1, 0, 0) + b"".join(first + chunks))
+        try:
+            reader = SessionReader(path)
+        except RecordingError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["read"] += 1
+        session_report(reader)
+        list(reader.records())
+        reader.index()
+        lines = reader.describe_damage()
+        outcomes["named"] += any("stored device info is damaged" in x for x in lines)
+        if f % 10 == 1:
+            process_session(reader)
+    assert outcomes["read"] > 500 and outcomes["refused"] > 100 and outcomes["named"] > 100
+
+
+def test_a_damaged_device_info_names_the_file_and_sensor_and_spares_the_others(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, defect 11: a bad stored device info named neither file nor sensor (and
+    ``fromhex`` raised a ValueError).  The damage line names the sensor, the others replay."""
+    deliveries = record(tmp_path / "good.shs")
+    good = SessionReader(tmp_path / "good.shs")
+    bad = SensorEntry(1, "SH-RIGHT-TEST", "not hex at all")
+    path = tmp_path / "s.shs"
+    record_session(path, SessionHeader(1.7e9, "sim", [good.sensors[0], bad]), [])
+    reader = SessionReader(path)
+    assert [e.index for e in reader.sensors] == [0]
+    (line,) = reader.describe_damage()
+    assert "sensor 1 (SH-RIGHT-TEST): its stored device info is damaged" in line
+    assert len(deliveries) > 100
+
+
+def test_a_crafted_file_of_overlapping_chunk_headers_reads_as_one_damaged_stretch(
+    tmp_path: Path,
+) -> None:
+    """Issue 11, defect 11: resynchronising took time quadratic in the size (a crafted
+    2 MiB file: 18 s to ``info``).  The same kind of file reads as its header and one
+    damaged stretch (its time is measured by ``tools/bench_foundation.py``)."""
+    from tools.bench_foundation import crafted_file
+
+    path = tmp_path / "crafted.shs"
+    crafted_file(path, size=256 << 10)
+    reader = SessionReader(path)
+    assert reader.header.source == "crafted"
+    assert (
+        len(reader.damage) == 1 and reader.damage[0].offset + reader.damage[0].length == reader.size
+    )
+    assert list(reader.records()) == []
