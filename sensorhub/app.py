@@ -213,7 +213,7 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
                 stack.push_async_callback(source.close)
             if options.duration_s is not None:
                 loop.call_later(options.duration_s, stop.set)
-            processor = Processor(source.sensors, config.detector)
+            processor = Processor(source.sensors, config.detector, config.gait)
             processor.warm_up()
             processors.append(processor)
             run_sinks = list(sinks)

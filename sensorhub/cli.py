@@ -68,8 +68,27 @@ def _seed(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sensorhub")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _delimiter(text: str) -> str:
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(f"the delimiter is one character, not {text!r}")
+    return text
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sensorhub", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = _Parser(
+        prog="sensorhub",
+        description="Live running-gait feedback from shoe- or shin-mounted IMU sensors.",
+    )
+    p.add_argument("--version", action="version", version=f"sensorhub {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = sub.add_parser("sim", help="run the firmware simulator: stream to the console or record")
@@ -226,7 +245,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=1,
         help="header rows; with several, names are joined by '.' (default 1)",
     )
-    imp.add_argument("--delimiter", default=",")
+    imp.add_argument("--delimiter", type=_delimiter, default=",", help="one character")
     imp.add_argument("--acc-range", type=int, default=16, metavar="G")
     imp.add_argument("--gyro-range", type=int, default=2000, metavar="DPS")
     imp.add_argument(

@@ -176,6 +176,14 @@ class DetectorConfig(_Section):
     acc_start_contacts: Annotated[int, _r(0, 20)] = 3
 
 
+class GaitConfig(_Section):
+    """The runner as a whole, from the per-sensor events (``pipeline/gait.py``)."""
+
+    smoothing_steps: Annotated[int, _r(2, 100)] = 8  # steps the smoothed cadence spans
+    asymmetry_steps: Annotated[int, _r(5, 500)] = 20  # steps per side in the symmetry window
+    asymmetry_every: Annotated[int, _r(1, 500)] = 10  # steps between asymmetry reports
+
+
 class Config(_Section):
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
@@ -184,6 +192,7 @@ class Config(_Section):
     ble: BleConfig = msgspec.field(default_factory=BleConfig)
     sim: SimConfigSection = msgspec.field(default_factory=SimConfigSection)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
+    gait: GaitConfig = msgspec.field(default_factory=GaitConfig)
 
 
 _WHERE = re.compile(r" - at `\$\.?(.*)`$")

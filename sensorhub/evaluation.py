@@ -81,6 +81,13 @@ def read_events(path: str | Path) -> list[AnyEvent]:
                         ) from None
     except FileNotFoundError:
         raise SensorhubError(f"{path}: no such file", "check the path") from None
+    except OSError as exc:
+        raise SensorhubError(f"cannot read {path}: {exc.strerror}") from None
+    if not out:  # a replay always writes some (activity, summary): this is no event log
+        raise SensorhubError(
+            f"{path} holds no events",
+            "pass the file written by `sensorhub replay FILE --events-jsonl OUT`",
+        )
     return out
 
 

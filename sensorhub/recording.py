@@ -32,6 +32,7 @@ import numpy.typing as npt
 from numba import njit
 
 from sensorhub.errors import RecordingError, SensorhubError
+from sensorhub.fileutil import PRIVATE_MODE
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DeviceInfo
 
@@ -145,7 +146,7 @@ class SessionWriter:
     ) -> None:
         self.path = Path(path)
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
         except FileExistsError:
             raise RecordingError(
                 f"{self.path} already exists",

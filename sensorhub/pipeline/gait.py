@@ -51,9 +51,15 @@ class _Foot:
     ics: deque[float] = field(default_factory=lambda: deque(maxlen=4))
     tos: deque[float] = field(default_factory=lambda: deque(maxlen=4))
     pending: _Pending | None = None
-    contact_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
-    impact_g: deque[float] = field(default_factory=lambda: deque(maxlen=20))
-    step_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    window: int = 20  # steps in the asymmetry window (Gait.asymmetry_steps)
+    contact_ms: deque[float] = field(init=False)
+    impact_g: deque[float] = field(init=False)
+    step_ms: deque[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.contact_ms = deque(maxlen=self.window)
+        self.impact_g = deque(maxlen=self.window)
+        self.step_ms = deque(maxlen=self.window)
 
 
 class Gait:
@@ -105,7 +111,7 @@ class Gait:
     def _foot(self, ev: AnyEvent) -> _Foot:
         foot = self._feet.get(ev.sensor)
         if foot is None:
-            foot = self._feet[ev.sensor] = _Foot(ev.sensor, ev.side)
+            foot = self._feet[ev.sensor] = _Foot(ev.sensor, ev.side, window=self.asymmetry_steps)
             self._primary.setdefault(ev.side, ev.sensor)
         return foot
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from sensorhub.config import GaitConfig
 from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams
 from sensorhub.events import AnyEvent, Step
@@ -26,7 +27,10 @@ class Processor:
     """
 
     def __init__(
-        self, sensors: Iterable[SensorEntry], params: DetectorParams | None = None
+        self,
+        sensors: Iterable[SensorEntry],
+        params: DetectorParams | None = None,
+        gait: GaitConfig | None = None,
     ) -> None:
         self.params = params
         self.streams: dict[int, SensorStream] = {}
@@ -35,7 +39,8 @@ class Processor:
         self._clock_steps: list[float] = []  # per stream: its clock steps seen by the gait
         for entry in sensors:
             self.add_sensor(entry)
-        self.gait = Gait(self._has_gyro)
+        g = gait or GaitConfig()
+        self.gait = Gait(self._has_gyro, g.smoothing_steps, g.asymmetry_steps, g.asymmetry_every)
 
     def add_sensor(self, entry: SensorEntry) -> None:
         info = entry.info

@@ -24,6 +24,7 @@ import numpy as np
 from sensorhub.cues import AudioRenderer, CueSettings
 from sensorhub.errors import SensorhubError
 from sensorhub.events import Cue
+from sensorhub.fileutil import open_new
 from sensorhub.pipeline.runner import STOP
 from sensorhub.sinks.files import writing
 
@@ -107,12 +108,8 @@ class WavSink:
         self.name = "audio"
         self.path = path
         self.renderer = AudioRenderer(settings)
-        if path.exists():
-            raise SensorhubError(f"{path} already exists", "choose a new name")
-        try:
-            self._wav = wave.open(str(path), "wb")  # noqa: SIM115 - closed by run()
-        except OSError as exc:
-            raise SensorhubError(f"cannot create {path}: {exc.strerror}") from None
+        self._file = open_new(path)  # mode 0600; a missing folder: one clear error
+        self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed by run()
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(settings.sample_rate)
@@ -135,4 +132,7 @@ class WavSink:
                 if last_t is not None:
                     self._write(self.renderer.advance(last_t + 0.5))  # the last sounds ring
             finally:
-                self._wav.close()
+                try:
+                    self._wav.close()
+                finally:
+                    self._file.close()

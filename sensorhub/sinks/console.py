@@ -36,8 +36,9 @@ def _mean(values: deque[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    """A measured value (with its unit), or "-" when nothing was measured (never a 0)."""
+    return "-" if value is None else format(value, spec) + unit
 
 
 @dataclass
@@ -220,22 +221,28 @@ def describe(ev: AnyEvent, cadence: float) -> str | None:
         return f"[magenta]{ev.t:8.3f} s  impact tone {ev.pitch_hz:.0f} Hz ({ev.peak_g:.1f} g)[/]"
     if isinstance(ev, Summary):
         strike = ", ".join(f"{k} {v:.0f} %" for k, v in ev.strike_pct.items()) or "-"
+        p90 = f" (p90 {ev.impact_p90_g:.1f})" if ev.impact_p90_g is not None else ""
         return (
             f"[bold]summary: {ev.steps} steps, {ev.running_s / 60:.1f} min running, "
-            f"cadence {ev.cadence_spm or 0:.1f} steps/min, contact {ev.contact_ms or 0:.0f} "
-            f"ms, impact {ev.impact_g or 0:.1f} g (p90 {ev.impact_p90_g or 0:.1f}), "
-            f"strike {strike}[/]"
+            f"cadence {_fmt(ev.cadence_spm, '.1f', ' steps/min')}, "
+            f"contact {_fmt(ev.contact_ms, '.0f', ' ms')}, "
+            f"impact {_fmt(ev.impact_g, '.1f', ' g')}{p90}, strike {strike}[/]"
         )
     if isinstance(ev, Activity):
         return f"[bold]{ev.t:8.3f} s  {ev.state}[/]"
     if isinstance(ev, Link):
         return describe_link(ev)
     if isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
-        return (
-            f"[cyan]{ev.t:8.3f} s  left/right: contact {ev.contact_si_pct:+.1f} %, "
-            f"impact {ev.impact_si_pct or 0:+.1f} %, step time "
-            f"{ev.step_time_si_pct or 0:+.1f} % (+: right higher)[/]"
-        )
+        values = []
+        for label, v in (
+            ("contact", ev.contact_si_pct),
+            ("impact", ev.impact_si_pct),
+            ("step time", ev.step_time_si_pct),
+        ):
+            text = _fmt(v, "+.1f", " %")
+            flag = v is not None and abs(v) > SI_FLAG_PCT
+            values.append(f"{label} [bold yellow]{text}[/]" if flag else f"{label} {text}")
+        return f"[cyan]{ev.t:8.3f} s  left/right:[/] {', '.join(values)} [cyan](+: right higher)[/]"
     return None
 
 

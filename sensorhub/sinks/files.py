@@ -6,22 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from sensorhub.errors import SensorhubError
 from sensorhub.events import encode_json, shifted
+from sensorhub.fileutil import open_new
 from sensorhub.pipeline.runner import STOP
 from sensorhub.recording import SessionWriter
-
-
-def open_new(path: Path) -> BinaryIO:
-    """Create ``path`` for writing; never overwrite (one clear error otherwise)."""
-    try:
-        return open(path, "xb")
-    except FileExistsError:
-        raise SensorhubError(f"{path} already exists", "choose a new name") from None
-    except OSError as exc:
-        raise SensorhubError(f"cannot create {path}: {exc.strerror}") from None
 
 
 @contextlib.contextmanager

@@ -96,3 +96,38 @@ def test_live_mode_prints_changes_above_the_table() -> None:
     text = out.getvalue()
     assert "1.000 s  running" in text
     assert "left (L1)" in text and " step " not in text  # a table, not a line per step
+
+
+def test_line_mode_highlights_only_the_value_over_ten_percent() -> None:
+    """Issue 11, defect 12: the whole left/right line was coloured, not the value over
+    10 %."""
+    from sensorhub.sinks.console import describe
+
+    line = describe(
+        Asymmetry(
+            t=9,
+            sensor="",
+            side="both",
+            window_steps=10,
+            contact_si_pct=12.5,
+            impact_si_pct=-1.0,
+            step_time_si_pct=None,
+        ),
+        170.0,
+    )
+    assert line is not None
+    assert "contact [bold yellow]+12.5 %[/]" in line
+    assert "impact -1.0 %" in line and "[bold yellow]-1.0" not in line
+    assert "step time -" in line  # not measured: not 0
+
+
+def test_a_summary_of_nothing_measured_says_so() -> None:
+    """Issue 11, defect 12: the summary printed cadence 0.0 and impact 0.0 g when nothing
+    had been measured."""
+    from sensorhub.events import Summary
+    from sensorhub.sinks.console import describe
+
+    line = describe(Summary(t=1, sensor="", side="both", duration_s=1, running_s=0, steps=0), 0)
+    assert line is not None
+    assert "cadence -," in line and "contact -," in line and "impact -," in line
+    assert "0.0" not in line.replace("0.0 min", "")

@@ -350,3 +350,29 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
     f.write_text("[mqtt]\nprot = 1\n")
     with pytest.raises(ConfigError, match=re.escape("unknown key 'prot' in [mqtt]")):
         load_config(f)
+
+
+def test_the_asymmetry_window_is_the_configured_one() -> None:
+    """Issue 11 (engine): the per-foot windows were ``deque(maxlen=20)`` whatever
+    ``asymmetry_steps`` said.  With [gait] asymmetry_steps = 5, every reported contact-time
+    index is 100 (R - L) / mean over exactly the last 5 steps of each foot."""
+    from sensorhub.config import GaitConfig
+
+    cfg = default_config(duration_s=40, seed=7, sides=(Side.LEFT, Side.RIGHT))
+    run = SimulatedRun(cfg)
+    entries = [SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)]
+    proc = Processor(entries, gait=GaitConfig(asymmetry_steps=5, asymmetry_every=3))
+    seen: dict[str, list[float]] = {"left": [], "right": []}
+    checked = 0
+    for d in run.deliveries(0.5):
+        for ev in proc.feed(d.t, d.sensor, d.data):
+            if isinstance(ev, Step) and ev.contact_ms is not None:
+                seen[ev.side].append(ev.contact_ms)
+            if isinstance(ev, Asymmetry) and ev.contact_si_pct is not None:
+                assert ev.window_steps == 5
+                left = sum(seen["left"][-5:]) / 5
+                right = sum(seen["right"][-5:]) / 5
+                want = 100 * (right - left) / ((right + left) / 2)
+                assert abs(ev.contact_si_pct - want) < 1e-9
+                checked += 1
+    assert checked > 10
