@@ -279,3 +279,25 @@ def test_a_crafted_file_of_overlapping_chunk_headers_reads_as_one_damaged_stretc
         len(reader.damage) == 1 and reader.damage[0].offset + reader.damage[0].length == reader.size
     )
     assert list(reader.records()) == []
+
+
+def test_files_a_run_writes_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """Issue 11, defect 12: recordings, JSON lines and WAV files were world-readable
+    (0644): a runner's health data.  They are created 0600, whatever the umask."""
+    import stat
+
+    from sensorhub.cues import CueSettings
+    from sensorhub.sinks.audio import WavSink
+    from sensorhub.sinks.files import JsonlSink
+
+    old = os.umask(0o022)
+    try:
+        record(tmp_path / "r.shs", seconds=1.0)
+        JsonlSink(tmp_path / "e.jsonl")._fh.close()
+        wav = WavSink(tmp_path / "c.wav", CueSettings())
+        wav._wav.close()
+        wav._file.close()
+    finally:
+        os.umask(old)
+    for name in ("r.shs", "e.jsonl", "c.wav"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
