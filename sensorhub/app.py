@@ -264,6 +264,19 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
         lines.append(f"recorded to {record} (sensorhub replay {record})")
     elif record is not None:
         lines.append(f"partly recorded to {record}: what it holds replays")
+    for mq in (x for x in sinks if isinstance(x, MqttSink)):
+        st = mq.stats
+        gone = [
+            f"{st.dropped_qos0} real-time (QoS 0) dropped while the broker was away"
+            if st.dropped_qos0
+            else "",
+            f"{st.outbox_overflow} QoS 1 dropped (the outbox of {mq.config.outbox_max} was full)"
+            if st.outbox_overflow
+            else "",
+        ]
+        lines.append(
+            f"MQTT: {st.published} messages published" + "".join(f", {x}" for x in gone if x)
+        )
     if options.events_jsonl is not None:
         lines.append(f"events in {options.events_jsonl}")
     wav_sink = next((x for x in sinks if isinstance(x, WavSink)), None)

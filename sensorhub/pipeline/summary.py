@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Step, Summary
+from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Link, Step, Summary
 
 
 class SessionSummary:
@@ -26,6 +26,8 @@ class SessionSummary:
         self._asym: Asymmetry | None = None
 
     def on_event(self, ev: AnyEvent) -> list[AnyEvent]:
+        if isinstance(ev, Link):  # the link's own news: the session is what the signal says
+            return []
         self._first = ev.t if self._first is None else min(self._first, ev.t)
         self._last = max(self._last, ev.t)
         if isinstance(ev, Activity):

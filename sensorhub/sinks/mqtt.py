@@ -84,6 +84,25 @@ def parse_url(url: str) -> BrokerAddress:
     )
 
 
+# ---------------------------------------------- aiomqtt 2 internals, in this one place
+# pyproject.toml pins aiomqtt below 3 (which has no paho client inside); test_mqtt checks
+# that these attributes exist on the installed version.
+
+
+def paho_of(client: aiomqtt.Client) -> Any:
+    """The paho-mqtt client inside an aiomqtt 2 client (its ``_client``)."""
+    return client._client
+
+
+def settle_disconnect(client: aiomqtt.Client) -> None:
+    """After a lost connection: take the error aiomqtt 2 left in its ``_disconnected``
+    future, which nothing else reads when no messages are iterated (asyncio would log
+    "Future exception was never retrieved" when it is collected)."""
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future) and fut.done() and not fut.cancelled():
+        fut.exception()
+
+
 @dataclass
 class MqttStats:
     published: int = 0
@@ -123,7 +142,7 @@ def describe_error(
         )
     return (
         f"MQTT broker {address} unreachable ({text or type(exc).__name__}); "
-        "retrying, events are still recorded locally",
+        "retrying (QoS 1 events wait for it, real-time QoS 0 ones are dropped meanwhile)",
         True,
     )
 
@@ -230,8 +249,9 @@ class MqttSink:
         stopping_since: float | None = None
         loop = asyncio.get_running_loop()
         while True:
+            client = self._client()
             try:
-                async with self._client() as client:
+                async with client:
                     self.connected = True
                     self.stats.connects += 1
                     attempt = 0
@@ -247,6 +267,7 @@ class MqttSink:
                         self.connected = False
                         return
             except aiomqtt.MqttError as exc:
+                settle_disconnect(client)
                 self._abandon_inflight()
                 was = self.connected
                 self.connected = False
@@ -271,6 +292,11 @@ class MqttSink:
                     await asyncio.sleep(delay)
                 elif await self._drain(queue, delay):
                     stopping_since = loop.time()
+                    self._on_status(
+                        f"MQTT: the run has ended; waiting up to {self.config.final_flush_s:g} "
+                        f"s for the broker to take {len(self._outbox)} QoS 1 messages "
+                        "(Ctrl-C gives up)"
+                    )
 
     BATCH = 256  # events taken off the queue at once
     MAX_INFLIGHT = 1024  # QoS 1 publishes awaiting their acknowledgement
@@ -286,7 +312,7 @@ class MqttSink:
         ``loop_write`` (non-blocking), keeping paho's record of aiomqtt's writer callback
         true: without that, aiomqtt's deferred writer registration would outlive the
         write and spin the loop.  With a backlog, the message joins it as usual."""
-        paho = client._client  # aiomqtt's paho client (test_mqtt checks these are there)
+        paho = paho_of(client)
         direct = not (paho.want_write() or paho._registered_write)
         if direct:
             paho._registered_write = True  # no deferred writer for this message
