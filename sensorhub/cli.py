@@ -564,24 +564,59 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
         print("in another terminal, to use them:")
         print(f"export DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
 
-    try:
-        peripheral = asyncio.run(
-            serve(
-                cfg,
-                ready,
-                reject=frozenset(reject),
-                version=args.protocol_version,
-                powered=not args.adapter_off,
-            )
+    interrupted: list[bool] = []
+
+    async def main() -> SimulatedPeripheral:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def interrupt() -> None:
+            interrupted.append(True)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):  # stop serving cleanly: truth below
+            loop.add_signal_handler(sig, interrupt)
+
+        async def until_the_end(p: SimulatedPeripheral) -> None:
+            while not p.run.done:
+                await asyncio.sleep(0.2)
+            stop.set()
+
+        ends: list[asyncio.Task[None]] = []
+
+        def on_ready(address: str, p: SimulatedPeripheral) -> None:
+            ready(address, p)
+            ends.append(loop.create_task(until_the_end(p), name="sim-peripheral:end"))
+
+        served = await serve(
+            cfg,
+            on_ready,
+            reject=frozenset(reject),
+            version=args.protocol_version,
+            powered=not args.adapter_off,
+            stop=stop,
         )
-    except KeyboardInterrupt:
+        for task in ends:
+            task.cancel()
+        return served
+
+    try:
+        peripheral = asyncio.run(main())
+    except KeyboardInterrupt:  # before the handlers were in place
         print("sensorhub: stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if args.truth is not None:
-        peripheral.run.write_truth(args.truth)
+    if args.truth is not None:  # what was served: up to where the simulated run got
+        from firmware_sim.run import write_truth_csv
+
+        rows = [r for r in peripheral.run.truth() if r.t_s <= peripheral.run.t]
+        try:
+            write_truth_csv(args.truth, rows)
+        except OSError as exc:
+            raise SensorhubError(f"cannot write {args.truth}: {exc.strerror}") from None
+        print(f"{len(rows)} truth events to {args.truth}")
     lost = ", ".join(str(peripheral.samples_lost(k)) for k in range(len(peripheral.devices)))
     print(f"done: samples never delivered per sensor: {lost}")
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

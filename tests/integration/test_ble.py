@@ -281,3 +281,21 @@ def test_adapter_switched_off() -> None:
 def test_no_bluez_at_all(tmp_path: Path) -> None:
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus"}
     one_line_error(sh("scan", "--timeout", "1", env=env), "cannot reach BlueZ")
+
+
+def test_sim_peripheral_writes_its_truth_when_stopped(tmp_path: Path) -> None:
+    """Issue 11, defect 12: ``sim-peripheral --truth`` wrote nothing on Ctrl-C/SIGTERM.
+    Stopped by SIGTERM, it writes the truth of what it served and exits 130."""
+    import csv
+    import time
+
+    truth = tmp_path / "served.truth.csv"
+    p = PeripheralProcess("--sensors", "1", "--duration", "600", "--truth", str(truth))
+    time.sleep(4)
+    out, err = p.close()
+    assert p.proc.returncode == 130, err
+    assert "Traceback" not in err and f"truth events to {truth}" in out
+    with truth.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows  # the lead-in standing is 2 s: steps were served
+    assert max(float(r["t_s"]) for r in rows) < 30  # only what was served, not 600 s
