@@ -24,12 +24,18 @@ import msgspec
 
 from sensorhub.config import Config
 from sensorhub.cues import CueController, CueSettings
-from sensorhub.errors import EXIT_INTERRUPTED, EXIT_SINK_FAILED, ConfigError, SensorhubError
+from sensorhub.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_SINK_FAILED,
+    AudioUnavailable,
+    ConfigError,
+    SensorhubError,
+)
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor, warm_up_kernels
 from sensorhub.pipeline.summary import SessionSummary
 from sensorhub.recording import SessionHeader, SessionWriter
-from sensorhub.sinks.audio import AudioUnavailable, PlaybackSink, WavSink
+from sensorhub.sinks.audio import PlaybackSink, WavSink
 from sensorhub.sinks.broker import EmbeddedBroker
 from sensorhub.sinks.console import ConsoleSink
 from sensorhub.sinks.files import JsonlSink, RecorderSink

@@ -75,3 +75,19 @@ class ImportFailed(SensorhubError):
 
 class ConfigError(SensorhubError):
     """The configuration (TOML file or command-line option) is invalid."""
+
+
+class AudioUnavailable(SensorhubError):
+    """No sound output here (no PortAudio library, no output device, device busy)."""
+
+
+class BleError(SensorhubError):
+    """A Bluetooth problem the user can act on."""
+
+
+class SensorNotFound(BleError):
+    """No sensor of that name or address was seen in the scan."""
+
+
+class CommandRejected(BleError):
+    """The sensor answered a command with an error."""

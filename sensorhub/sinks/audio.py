@@ -22,15 +22,11 @@ from typing import Any
 import numpy as np
 
 from sensorhub.cues import AudioRenderer, CueSettings
-from sensorhub.errors import SensorhubError
+from sensorhub.errors import AudioUnavailable
 from sensorhub.events import Cue
 from sensorhub.fileutil import open_new
 from sensorhub.pipeline.runner import STOP
 from sensorhub.sinks.files import writing
-
-
-class AudioUnavailable(SensorhubError):
-    """No sound output here (no PortAudio library, no output device, device busy)."""
 
 
 def _output_device(device: str | None) -> int | str | None:

@@ -27,25 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sensorhub.config import BleConfig
-from sensorhub.errors import IncompletePacket, ProtocolError, SensorhubError, UnsupportedVersion
+from sensorhub.errors import (
+    BleError,
+    CommandRejected,
+    IncompletePacket,
+    ProtocolError,
+    SensorNotFound,
+    UnsupportedVersion,
+)
 from sensorhub.events import Link
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, Response, StatusPacket
 from sensorhub.recording import SensorEntry
 
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
-
-
-class BleError(SensorhubError):
-    """A Bluetooth problem the user can act on."""
-
-
-class SensorNotFound(BleError):
-    pass
-
-
-class CommandRejected(BleError):
-    pass
 
 
 def explain(exc: BaseException) -> BleError:
@@ -464,8 +459,12 @@ class BleSource:
             for link in self.links
             if link.info is not None
         ]
+        # the link supervisors belong to this source's TaskGroup, closed by close()
+        group = asyncio.TaskGroup()
+        await group.__aenter__()
+        self._group: asyncio.TaskGroup | None = group
         self._tasks = [
-            asyncio.create_task(link.supervise(), name=f"ble:{link.target}") for link in self.links
+            group.create_task(link.supervise(), name=f"ble:{link.target}") for link in self.links
         ]
 
     def report(self) -> str:
@@ -480,6 +479,10 @@ class BleSource:
     async def close(self) -> None:
         for task in getattr(self, "_tasks", []):
             task.cancel()
+        group = getattr(self, "_group", None)
+        if group is not None:
+            self._group = None
+            await group.__aexit__(None, None, None)  # every supervisor has ended
         await asyncio.gather(*(link.close() for link in self.links), return_exceptions=True)
 
     async def notifications(self) -> AsyncIterator[Any]:

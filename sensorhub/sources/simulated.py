@@ -69,7 +69,10 @@ class SimulatedBleSource:
         self._bus_before = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
 
         def on_ready(address: str, peripheral: SimulatedPeripheral) -> None:
-            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address  # this process, until close()
+            # bleak's BlueZ backend takes the system bus only from the environment, on
+            # every connect (bluezdbus/client.py, manager.py: MessageBus(bus_type=SYSTEM)):
+            # it cannot be passed to bleak, so it is set here, for this process, until close()
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
             box["p"] = peripheral
             ready.set()
 
