@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -40,6 +41,8 @@ from sensorhub.sinks.broker import EmbeddedBroker
 from sensorhub.sinks.console import ConsoleSink
 from sensorhub.sinks.files import JsonlSink, RecorderSink
 from sensorhub.sinks.mqtt import MqttSink, redact_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             raise SensorhubError(f"{path} already exists", "choose a new name")
     choice = mqtt_url(config, options.mqtt)
     url, embedded = choice.url, choice.embedded_port
+    log.debug("MQTT: %s", redact_url(url) if url else "off")
     if url is not None:  # nothing is connected yet: a bad URL fails here
         mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
         sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))

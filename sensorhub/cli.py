@@ -68,6 +68,21 @@ def _seed(text: str) -> int:
     return value
 
 
+def _logging(level: str | None, verbose: int) -> None:
+    """Log lines on stderr: the library's modules log; only the command line configures."""
+    import logging
+
+    chosen = (
+        getattr(logging, level.upper())
+        if level
+        else (logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
+    logging.getLogger("sensorhub").setLevel(chosen)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -89,6 +104,18 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Live running-gait feedback from shoe- or shin-mounted IMU sensors.",
     )
     p.add_argument("--version", action="version", version=f"sensorhub {_version()}")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more detail on stderr: -v info, -vv debug (BLE connects, MQTT reconnects)",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level on stderr (default warning; -v/-vv raise it)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = sub.add_parser("sim", help="run the firmware simulator: stream to the console or record")
@@ -877,6 +904,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    _logging(args.log_level, args.verbose)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run as cleanly as Ctrl-C
     try:
         return COMMANDS[args.command](args)

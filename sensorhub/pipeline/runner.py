@@ -14,12 +14,15 @@ is flushed, MQTT sets its status offline.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sensorhub.pipeline.session import Processor
+
+log = logging.getLogger(__name__)
 
 #: Put on every sink's queue, after everything else, when the run ends.
 STOP: Any = object()
@@ -150,6 +153,7 @@ async def run_pipeline(
         try:
             await sink.run(q)
         except Exception as exc:  # the sink's failure is its own: the run goes on
+            log.debug("sink %s failed", sink.name, exc_info=True)  # the cause, with -v
             bus.detach(sink)
             while not q.empty():  # a source waiting on its full queue goes on
                 q.get_nowait()

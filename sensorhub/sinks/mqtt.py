@@ -12,6 +12,7 @@ worthless a minute late).  Reconnects back off exponentially with full jitter.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import socket
 import ssl
@@ -29,6 +30,8 @@ from sensorhub.config import MqttConfig
 from sensorhub.errors import ConfigError
 from sensorhub.events import AnyEvent
 from sensorhub.pipeline.runner import STOP
+
+log = logging.getLogger(__name__)
 
 QOS1_TYPES = frozenset({"step", "activity", "asymmetry", "link", "summary"})
 RUNNER_TYPES = frozenset({"activity", "asymmetry", "summary"})
@@ -255,6 +258,7 @@ class MqttSink:
                     self.connected = True
                     self.stats.connects += 1
                     attempt = 0
+                    log.debug("connected to %s (connection %d)", self.address, self.stats.connects)
                     self._on_status(f"MQTT: connected to {self.address}")
                     await client.publish(
                         self.status_topic, self._status("online"), qos=1, retain=True
@@ -272,6 +276,7 @@ class MqttSink:
                 was = self.connected
                 self.connected = False
                 message, retry = describe_error(exc, self.address, self.stats.connects > 0)
+                log.debug("%s: %s", self.address, message, exc_info=True)
                 if not self.stats.errors or self.stats.errors[-1] != message:
                     self._on_status(("MQTT: connection lost; " if was else "MQTT: ") + message)
                 self.stats.errors.append(message)
@@ -281,6 +286,7 @@ class MqttSink:
                     return
                 delay = random.uniform(0.0, min(self.BACKOFF_CAP_S, 0.5 * 2.0**attempt))
                 attempt += 1
+                log.debug("reconnect attempt %d in %.2f s", attempt, delay)
                 if stopping_since is not None:
                     if loop.time() - stopping_since > self.config.final_flush_s:
                         if self._outbox:

@@ -20,6 +20,7 @@ sampling while the link is down): the ``reconnected`` event says how many.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,8 @@ from sensorhub.events import Link
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, Response, StatusPacket
 from sensorhub.recording import SensorEntry
+
+log = logging.getLogger(__name__)
 
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 
@@ -312,8 +315,10 @@ class SensorLink:
         """Find the sensor, connect, (first time) configure it, sync, stream."""
         from bleak import BleakClient
 
+        log.debug("%s: looking for it (%.1f s)", self.target, timeout)
         dev, adv = await self._find(timeout)
         self.address = dev.address
+        log.debug("%s: seen at %s (%s dBm), connecting", self.target, dev.address, adv.rssi)
         advert = _advert(adv)
         if advert is not None and advert.version > spec.PROTOCOL_VERSION:
             raise self._newer(version=advert.version)
@@ -361,9 +366,11 @@ class SensorLink:
             await client.start_notify(spec.STATUS_CHAR_UUID, self._on_data)
             await self._command(codec.start_stream(), "START_STREAM")
         except BaseException:
+            log.debug("%s: connection attempt failed", self.target, exc_info=True)
             await self._disconnect_quietly()
             raise
         self.connected = True
+        log.debug("%s: streaming (clock offset %.0f us, rtt %.2f ms)", self.target, offset, rtt)
 
     async def _disconnect_quietly(self) -> None:
         if self.client is not None:
@@ -396,11 +403,18 @@ class SensorLink:
                 except SensorNotFound:
                     continue
                 except BleError as exc:  # it came back as something we cannot use
+                    log.debug("%s: giving up on it", self.target, exc_info=True)
                     self._put(_Marker(self.clock(), self.index, "failed", reason=str(exc)))
                     return
                 except Exception:
                     delay = self._rng.uniform(0.0, min(cap, 0.1 * 2**attempt))
                     attempt += 1
+                    log.debug(
+                        "%s: reconnect attempt %d failed, next in %.2f s",
+                        self.target,
+                        attempt,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
 
     async def close(self) -> None:

@@ -513,3 +513,21 @@ def test_ctrl_c_ends_demo_and_replay_with_status_130(tmp_path: Path) -> None:
     code, out, err = interrupt_when_running(["replay", str(rec), "--speed", "1"], tmp_path)
     assert code == 130, (out, err)
     assert "done (Ctrl-C / SIGTERM)" in out and "Traceback" not in err
+
+
+def test_verbose_logs_ble_connects_and_mqtt_on_stderr(tmp_path: Path) -> None:
+    """Issue 11 (engine): there was no logging.  Modules log through stdlib ``logging``;
+    ``-vv`` shows the BLE connection attempts and MQTT connects at debug on stderr, and
+    without it nothing of that is printed."""
+    import shutil
+
+    transport = "ble" if shutil.which("dbus-daemon") else "direct"
+    demo = ["demo", "--duration", "3", "--audio", "none", "--record", "none"]
+    demo += ["--set", f"sim.transport={transport}"]
+    loud = sh("-vv", *demo, cwd=tmp_path)
+    assert loud.returncode == 0, loud.stderr
+    assert "sensorhub.sinks.mqtt DEBUG: connected to mqtt://127.0.0.1:" in loud.stderr
+    if transport == "ble":
+        assert "sensorhub.sources.ble DEBUG: " in loud.stderr and "streaming" in loud.stderr
+    quiet = sh(*demo, cwd=tmp_path)
+    assert quiet.returncode == 0 and "DEBUG" not in quiet.stderr, quiet.stderr
