@@ -32,7 +32,7 @@ from sensorhub.errors import (
     ConfigError,
     SensorhubError,
 )
-from sensorhub.pipeline.runner import run_pipeline
+from sensorhub.pipeline.runner import Source, Stage, run_pipeline
 from sensorhub.pipeline.session import Processor, warm_up_kernels
 from sensorhub.pipeline.summary import SessionSummary
 from sensorhub.recording import SessionHeader, SessionWriter
@@ -166,13 +166,13 @@ def cue_settings(config: Config) -> CueSettings:
         raise ConfigError(f"[cues] in the configuration: {exc}") from None
 
 
-def run_live(source: Any, config: Config, options: LiveOptions) -> int:
+def run_live(source: Source, config: Config, options: LiveOptions) -> int:
     """Source -> signal core -> stages -> console, MQTT, audio, recorder, JSON lines, until
     the source ends or Ctrl-C / SIGTERM (then every sink closes cleanly).  Returns 0,
     ``EXIT_INTERRUPTED`` after Ctrl-C / SIGTERM, or ``EXIT_SINK_FAILED`` when a sink failed
     on the way."""
 
-    console = ConsoleSink(progress=getattr(source, "progress", None), step_lines=options.step_lines)
+    console = ConsoleSink(progress=source.progress, step_lines=options.step_lines)
     say = console.console.print
     session = time.strftime("%Y%m%dT%H%M%S")
     sinks: list[Any] = [console]
@@ -190,7 +190,7 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     if url is not None:  # nothing is connected yet: a bad URL fails here
         mqtt_config = msgspec.structs.replace(config.mqtt, url=url)
         sinks.append(MqttSink(mqtt_config, config.runner.id, session, on_status=say))
-    stages: list[Any] = [SessionSummary()]
+    stages: list[Stage] = [SessionSummary()]
     if config.cues.mode != "off":  # a missing sound card fails before any file is made
         settings = cue_settings(config)
         stages.append(CueController(settings))
@@ -218,9 +218,8 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
             # compile before any sensor streams: a stalled loop would stamp notifications
             # late in a burst (issue 11)
             warm_up_kernels(config.detector)
-            if hasattr(source, "open"):  # BLE: the sensors are known once connected
-                await source.open()
-                stack.push_async_callback(source.close)
+            await source.open()  # BLE: the sensors are known once connected
+            stack.push_async_callback(source.close)
             if options.duration_s is not None:
                 loop.call_later(options.duration_s, stop.set)
             processor = Processor(source.sensors, config.detector, config.gait)
@@ -292,7 +291,7 @@ def run_live(source: Any, config: Config, options: LiveOptions) -> int:
     wav_sink = next((x for x in sinks if isinstance(x, WavSink)), None)
     if wav_sink is not None:
         lines.append(f"cue audio in {wav_sink.path}")
-    if hasattr(source, "report") and (line := source.report()):
+    if line := source.report():
         lines.append(line)
     for sink in sinks:
         if getattr(sink, "underflows", 0):

@@ -153,6 +153,11 @@ class CueController:
         minutes = self.state.running_s / 60.0
         return float(np.interp(minutes, [m for m, _ in sched], [g for _, g in sched]))
 
+    def finish(self) -> list[Cue]:
+        """Nothing more to say at the end of a run (the audio sinks let the last sounds
+        ring)."""
+        return []
+
     def on_event(self, ev: AnyEvent) -> list[Cue]:
         s, cfg = self.state, self.settings
         if cfg.mode == "off" or isinstance(ev, Cue):

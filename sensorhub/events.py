@@ -8,9 +8,22 @@ fields with units in their names.  ``encode_json`` / ``decode_json`` give the wi
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import msgspec
+
+from sensorhub.types import StrikeLabel
+
+#: What the runner is doing.
+ActivityState: TypeAlias = Literal["standing", "walking", "running"]
+#: What a sensor's link did (battery: a new battery reading).
+LinkState: TypeAlias = Literal[
+    "connected", "disconnected", "reconnected", "battery", "failed", "gave up"
+]
+#: What the runner hears.
+CueKind: TypeAlias = Literal["metronome", "impact"]
+#: Along which direction an impact is measured.
+ImpactAxis: TypeAlias = Literal["resultant", "axial"]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -39,7 +52,7 @@ class Impact(Event, tag="impact", frozen=True, kw_only=True):
     contact_t: float
     peak_g: float
     loading_rate_g_per_s: float
-    axis: str  # "resultant" or "axial" (along the tibia)
+    axis: ImpactAxis  # along the tibia (shin) or the resultant (shoe)
     clipped: bool = False  # the sensor hit full scale: the true peak is higher
 
 
@@ -52,7 +65,7 @@ class Step(Event, tag="step", frozen=True, kw_only=True):
     step_ms: float | None = None  # since the other foot's contact (two feet)
     flight_ms: float | None = None  # since the other foot's toe-off; < 0: double support
     strike_angle_deg: float | None = None  # foot angle at contact, toes up + (shoe)
-    strike: str | None = None  # rearfoot, midfoot, forefoot
+    strike: StrikeLabel | None = None
     impact_g: float | None = None
     loading_rate_g_per_s: float | None = None
 
@@ -68,7 +81,7 @@ class Cadence(Event, tag="cadence", frozen=True, kw_only=True):
 class Activity(Event, tag="activity", frozen=True, kw_only=True):
     """What the runner is doing; cadence and cues pause while standing."""
 
-    state: str  # standing, walking, running
+    state: ActivityState
 
 
 class Asymmetry(Event, tag="asymmetry", frozen=True, kw_only=True):
@@ -84,7 +97,7 @@ class Cue(Event, tag="cue", frozen=True, kw_only=True):
     """What the runner hears changes: the metronome starts, stops, changes target or
     loudness, or an impact tone plays."""
 
-    cue: str  # metronome, impact
+    cue: CueKind
     playing: bool = False
     target_spm: float | None = None
     gain: float = 0.0
@@ -96,7 +109,7 @@ class Link(Event, tag="link", frozen=True, kw_only=True):
     """A sensor's connection: connected, disconnected, reconnected (with the samples lost
     in the outage, exactly, from the sample index), or a new battery / signal reading."""
 
-    state: str  # connected, disconnected, reconnected, battery, failed, gave up
+    state: LinkState
     address: str = ""
     reason: str | None = None  # why it disconnected
     outage_s: float | None = None  # reconnected: how long the link was down

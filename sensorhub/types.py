@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Literal, TypeAlias
 
 
 class Mounting(enum.IntEnum):
@@ -37,9 +38,17 @@ class StrikeClass(enum.IntEnum):
     FOREFOOT = 3
 
     @property
-    def label(self) -> str:
-        return self.name.lower()
+    def label(self) -> StrikeLabel:
+        return _STRIKE_LABELS[self]
 
+
+#: The strike class as events and reports name it.
+StrikeLabel: TypeAlias = Literal["rearfoot", "midfoot", "forefoot"]
+_STRIKE_LABELS: dict[StrikeClass, StrikeLabel] = {
+    StrikeClass.REARFOOT: "rearfoot",
+    StrikeClass.MIDFOOT: "midfoot",
+    StrikeClass.FOREFOOT: "forefoot",
+}
 
 #: Foot angle at contact (degrees, toes up positive, relative to the foot flat on the
 #: ground) separating the classes.  Rearfoot strikers land with the toes up (about

@@ -38,6 +38,7 @@ from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor
 from sensorhub.recording import SensorEntry
 from sensorhub.sinks.mqtt import MqttSink
+from sensorhub.sources import SourceBase
 from sensorhub.types import Side
 from tools._report import update_block
 
@@ -71,7 +72,7 @@ class Broker:
         self.dir.cleanup()
 
 
-class PacedSource:
+class PacedSource(SourceBase):
     """Pre-generated notifications, fed at their own times (real time)."""
 
     def __init__(

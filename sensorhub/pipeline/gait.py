@@ -14,9 +14,11 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sensorhub.events import (
     Activity,
+    ActivityState,
     AnyEvent,
     Asymmetry,
     Cadence,
@@ -90,8 +92,8 @@ class Gait:
         self._feet: dict[str, _Foot] = {}  # by sensor
         self._primary: dict[str, str] = {}  # side -> sensor that counts steps
         self._steps: list[float] = []  # recent contacts of both feet, sorted
-        self._state = ""
-        self._candidate = ""
+        self._state: ActivityState | Literal[""] = ""  # "" before the first tick
+        self._candidate: ActivityState | Literal[""] = ""
         self._candidate_n = 0
         self._step_count = 0
         self._state_since = -math.inf
@@ -121,7 +123,7 @@ class Gait:
                 return self._feet[sensor]
         return None
 
-    def _set_state(self, t: float, state: str) -> list[AnyEvent]:
+    def _set_state(self, t: float, state: ActivityState) -> list[AnyEvent]:
         if state == self._state:
             return []
         self._state = state
@@ -286,7 +288,7 @@ class Gait:
         if step.step_ms is not None:
             foot.step_ms.append(step.step_ms)
         # activity: duty factor when contact time is known, else cadence
-        kind = None
+        kind: ActivityState | None = None
         if step.contact_ms is not None and step.stride_ms:
             kind = "running" if step.contact_ms / step.stride_ms < RUNNING_DUTY else "walking"
         elif step.stride_ms:

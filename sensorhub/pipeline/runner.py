@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sensorhub.events import AnyEvent
 from sensorhub.pipeline.session import Processor
+from sensorhub.recording import SensorEntry
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +38,29 @@ class Sink(Protocol):
 
 
 class Stage(Protocol):
-    def on_event(self, ev: Any) -> Sequence[Any]: ...
+    """Sees every event and may add its own (cues); ``finish`` has its last word."""
+
+    def on_event(self, ev: AnyEvent) -> Sequence[AnyEvent]: ...
+
+    def finish(self) -> Sequence[AnyEvent]: ...
 
 
 class Source(Protocol):
     """Yields ``(t, sensor, bytes)`` notifications; a source may also yield events of its
-    own (link changes) and ``None`` while quiet, so a stop is noticed without data."""
+    own (link changes) and ``None`` while quiet, so a stop is noticed without data.
+    ``sources.SourceBase`` has the defaults."""
 
-    def notifications(self) -> AsyncIterator[Any]: ...
+    sensors: list[SensorEntry]
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def notifications(self) -> AsyncIterator[tuple[float, int, bytes] | AnyEvent | None]: ...
+
+    def progress(self) -> tuple[str, float, float | None] | None: ...
+
+    def report(self) -> str: ...
 
 
 @dataclass
@@ -143,7 +160,7 @@ async def run_pipeline(
                     summary.stopped_by = "stop requested"
                     break
             for stage in stages:  # what a stage has to say at the end (a session summary)
-                for ev in getattr(stage, "finish", list)():
+                for ev in stage.finish():
                     summary.events[str(ev.__struct_config__.tag)] += 1
                     await bus.put(ev, raw=False)
         finally:

@@ -36,10 +36,11 @@ from sensorhub.errors import (
     SensorNotFound,
     UnsupportedVersion,
 )
-from sensorhub.events import Link
+from sensorhub.events import Link, LinkState
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, Response, StatusPacket
 from sensorhub.recording import SensorEntry
+from sensorhub.sources import SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class _Marker:
 
     t: float
     sensor: int
-    state: str
+    state: LinkState
     reason: str | None = None
     rssi_dbm: int | None = None
     clock_offset_us: float | None = None
@@ -439,7 +440,7 @@ class SensorLink:
 
 
 @dataclass
-class BleSource:
+class BleSource(SourceBase):
     """Notifications of one or more BLE sensors (each supervised on its own), with link
     events (connected, disconnected, reconnected with the samples lost, battery)."""
 

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from sensorhub.recording import SessionReader
+from sensorhub.sources import SourceBase
 
 
-class ReplaySource:
+class ReplaySource(SourceBase):
     """Notifications of a session file, with their recorded host times."""
 
     def __init__(self, reader: SessionReader, speed: float | None = 1.0) -> None:

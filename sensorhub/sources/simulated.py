@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sensorhub.recording import SensorEntry
+from sensorhub.sources import SourceBase
 
 
-class SimulatedSource:
+class SimulatedSource(SourceBase):
     """Notifications of a simulated run (``firmware_sim``, imported lazily).
 
     Parameters
@@ -44,7 +45,7 @@ class SimulatedSource:
             yield d.t, d.sensor, d.data
 
 
-class SimulatedBleSource:
+class SimulatedBleSource(SourceBase):
     """The simulator's sensors as BLE peripherals on a fake BlueZ in this process, read
     through the real BLE source (bleak): the demo exercises the whole BLE path.  Ends
     when the simulated run does.  Needs ``dbus-daemon``.  ``speed`` runs the simulated
