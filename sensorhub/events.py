@@ -15,7 +15,7 @@ import msgspec
 from sensorhub.types import StrikeLabel
 
 #: What the runner is doing.
-ActivityState: TypeAlias = Literal["standing", "walking", "running"]
+ActivityState: TypeAlias = Literal["standing", "walking", "running", "no signal"]
 #: What a sensor's link did (battery: a new battery reading).
 LinkState: TypeAlias = Literal[
     "connected", "disconnected", "reconnected", "battery", "failed", "gave up"
@@ -79,7 +79,8 @@ class Cadence(Event, tag="cadence", frozen=True, kw_only=True):
 
 
 class Activity(Event, tag="activity", frozen=True, kw_only=True):
-    """What the runner is doing; cadence and cues pause while standing."""
+    """What the runner is doing; cadence and cues pause while standing.  "no signal": every
+    sensor's link is down (an outage is not standing still)."""
 
     state: ActivityState
 

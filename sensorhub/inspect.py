@@ -9,7 +9,7 @@ from sensorhub.errors import SensorhubError
 from sensorhub.pipeline.assembly import SequenceTracker
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DataPacket, StatusPacket
-from sensorhub.recording import SessionReader
+from sensorhub.recording import RECORD_LINK, SessionReader
 
 
 def session_report(reader: SessionReader) -> dict[str, Any]:
@@ -19,6 +19,8 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
     t_first: float | None = None
     t_last = 0.0
     for rec in reader.records():
+        if rec.kind == RECORD_LINK:  # a link change, not a notification
+            continue
         t_first = rec.t if t_first is None else t_first
         t_last = rec.t
         s = per.setdefault(

@@ -43,6 +43,10 @@ CHUNK_MAGIC = b"SHCK"
 CHUNK_HEADER = struct.Struct("<4sBBHII")
 RECORD = struct.Struct("<dHBBH")  # host time, sensor, kind, 0, payload length; then bytes
 RECORD_OFFSET = spec.field_offsets(RECORD, ("t", "sensor", "kind", "pad", "length"))
+#: Record kind of a host-side record: a sensor's link changed (``events.Link`` as JSON),
+#: so that a replay sees an outage as the live run did.  Notifications carry their message
+#: kind (``spec.Kind``, all below 0x80).
+RECORD_LINK = 0xF0
 
 CHUNK_HEADER_T = 1
 CHUNK_SENSOR = 2
@@ -154,6 +158,7 @@ class SessionWriter:
             ) from None
         except OSError as exc:
             raise RecordingError(f"cannot create {self.path}: {exc.strerror}") from None
+        self.header = header
         self.flush_interval_s = flush_interval_s
         self.fsync = fsync
         self.max_chunk_bytes = max_chunk_bytes

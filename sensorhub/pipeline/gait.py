@@ -130,6 +130,19 @@ class Gait:
         self._state_since = t
         return [Activity(t=t, sensor="", side="both", state=state)]
 
+    def no_signal(self, t: float) -> list[AnyEvent]:
+        """Every sensor's link is down (at session time ``t``): the runner is not
+        standing, nothing is known; no standing is decided until a link is back."""
+        self._steps.clear()
+        self._candidate, self._candidate_n = "", 0
+        self._standing_at = float("inf")
+        return self._set_state(t, "no signal")
+
+    def signal_back(self, t: float) -> None:
+        """A link is back at ``t``: without a contact soon after, the runner stands."""
+        if self._state == "no signal":
+            self._standing_at = t + STANDING_AFTER_S
+
     def restart_timing(self) -> None:
         """Forget every time held (contacts, toe-offs, the cadence window, when standing
         begins): a sensor's clock map has stepped, so the times before and after it are on

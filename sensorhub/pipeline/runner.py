@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sensorhub.events import AnyEvent
+from sensorhub.events import AnyEvent, Link
 from sensorhub.pipeline.session import Processor
 from sensorhub.recording import SensorEntry
 
@@ -151,6 +151,10 @@ async def run_pipeline(
                     events: list[Any] = processor.feed(t, sensor, data)
                 else:  # an event of the source's own (a BLE link change)
                     events = [item]
+                    if isinstance(item, Link):
+                        if wants_raw:  # the recorder keeps it: a replay sees the outage
+                            await bus.put(item, raw=True)
+                        events += processor.on_link(item)
                 for stage in stages:
                     events += [x for ev in list(events) for x in stage.on_event(ev)]
                 for ev in events:

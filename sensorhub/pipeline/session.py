@@ -11,11 +11,12 @@ import numpy.typing as npt
 from sensorhub.config import GaitConfig
 from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams
-from sensorhub.events import AnyEvent, Step
+from sensorhub.events import AnyEvent, Link, Step
 from sensorhub.pipeline.gait import Gait
 from sensorhub.pipeline.stream import SensorStream
 from sensorhub.protocol import spec
-from sensorhub.recording import SensorEntry, SessionReader
+from sensorhub.recording import RECORD_LINK, RECORD_OFFSET, SensorEntry, SessionReader
+from sensorhub.sources.replay import link_of
 
 
 class Processor:
@@ -37,6 +38,7 @@ class Processor:
         self._by_name: dict[str, SensorStream] = {}
         self._index: dict[int, int] = {}  # sensor -> position in _clock_steps
         self._clock_steps: list[float] = []  # per stream: its clock steps seen by the gait
+        self._down: set[str] = set()  # sensors whose link is down
         for entry in sensors:
             self.add_sensor(entry)
         g = gait or GaitConfig()
@@ -81,6 +83,20 @@ class Processor:
             if isinstance(d, Step):
                 out += self.gait.derive(d)
 
+    def on_link(self, ev: Link) -> list[AnyEvent]:
+        """A sensor's link changed: when every sensor is down the runner is "no signal"
+        (not standing), until one is back."""
+        if ev.sensor not in self._by_name:
+            return []
+        if ev.state in ("disconnected", "failed", "gave up"):
+            self._down.add(ev.sensor)
+            if self._down >= set(self._by_name):
+                return self.gait.no_signal(ev.t)
+        elif ev.state in ("connected", "reconnected") and ev.sensor in self._down:
+            self._down.discard(ev.sensor)
+            self.gait.signal_back(ev.t)
+        return []
+
     def _add(self, stream: int, clock_steps: float, ev: AnyEvent, out: list[AnyEvent]) -> None:
         """A stream's event, timed after ``clock_steps`` steps of its clock map, and what
         it completes.  When that count has moved, the stamps before the step were late (a
@@ -106,10 +122,11 @@ class Processor:
         n = len(offs)
         times = buf[heads[:, None] + np.arange(8)].copy().view("<f8").ravel()
         kind = np.where(lens > 1, buf[np.minimum(offs + 1, len(buf) - 1)], 0)
+        link = buf[heads + RECORD_OFFSET["kind"]] == RECORD_LINK if n else np.zeros(0, bool)
         now = np.full(n, np.nan)
         rows: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], SensorStream, int]] = []
         for index, stream in self.streams.items():
-            mine = np.nonzero(sensors == index)[0]
+            mine = np.nonzero((sensors == index) & ~link)[0]
             status_rec = mine[kind[mine] == spec.Kind.STATUS]
             data_rec = mine[kind[mine] != spec.Kind.STATUS]
             for k in status_rec:  # battery only; they make no events
@@ -161,9 +178,28 @@ class Processor:
                 self._tick(float(now[q]), out)
                 done = q + 1
 
+        # link changes at their records, as the live path takes them from the source
+        links = [
+            (q, ev)
+            for q in np.flatnonzero(link).tolist()
+            if (ev := link_of(buf[offs[q] : offs[q] + lens[q]].tobytes())) is not None
+        ]
+        li = 0
+
+        def links_until(stop: int) -> None:
+            nonlocal li
+            while li < len(links) and links[li][0] < stop:
+                q, ev = links[li]
+                ticks_until(q)
+                out.append(ev)
+                out.extend(self.on_link(ev))
+                li += 1
+
         for k in order.tolist():
+            links_until(int(positions[k]))
             ticks_until(int(positions[k]))
             self._add(origin[k], steps[k], events[k], out)
+        links_until(n)
         # every record's own tick comes after its events
         ticks_until(n)
         return out

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sensorhub.events import encode_json, shifted
+import msgspec
+
+from sensorhub.events import Link, encode_json, shifted
 from sensorhub.fileutil import open_new
 from sensorhub.pipeline.runner import STOP
-from sensorhub.recording import SessionWriter
+from sensorhub.recording import RECORD_LINK, SessionWriter
 
 
 @contextlib.contextmanager
@@ -46,18 +48,26 @@ class JsonlSink:
 
 
 class RecorderSink:
-    """The raw notifications as received: a session file, flushed every 0.5 s."""
+    """The raw notifications as received, and the sensors' link changes: a session file,
+    flushed every 0.5 s."""
 
     wants_raw = True
 
     def __init__(self, writer: SessionWriter) -> None:
         self.name = "recorder"
         self.writer = writer
+        self._index = {e.name: e.index for e in writer.header.sensors}
 
     async def run(self, queue: asyncio.Queue[Any]) -> None:
         with writing(self.writer.path):
             try:
                 while (item := await queue.get()) is not STOP:
+                    if isinstance(item, Link):  # an outage replays as it was lived
+                        index = self._index.get(item.sensor)
+                        if index is not None:
+                            data = msgspec.json.encode(item)
+                            self.writer.write(item.t, index, data, kind=RECORD_LINK)
+                        continue
                     t, sensor, data = item
                     self.writer.write(t, sensor, data)
             finally:

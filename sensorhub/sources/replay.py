@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from sensorhub.recording import SessionReader
+import msgspec
+
+from sensorhub.events import Link
+from sensorhub.recording import RECORD_LINK, SessionReader
 from sensorhub.sources import SourceBase
 
 
@@ -30,7 +33,7 @@ class ReplaySource(SourceBase):
             self.duration_s,
         )
 
-    async def notifications(self) -> AsyncIterator[tuple[float, int, bytes]]:
+    async def notifications(self) -> AsyncIterator[tuple[float, int, bytes] | Link]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for k, rec in enumerate(self.reader.records()):
@@ -41,4 +44,17 @@ class ReplaySource(SourceBase):
             elif k % 256 == 0:
                 await asyncio.sleep(0)  # let the sinks run
             self.t = rec.t
+            if rec.kind == RECORD_LINK:  # a link change, as the live run saw it
+                link = link_of(rec.data)
+                if link is not None:
+                    yield link
+                continue
             yield rec.t, rec.sensor, bytes(rec.data)
+
+
+def link_of(data: bytes | memoryview) -> Link | None:
+    """The link event of a RECORD_LINK record (None if it does not decode)."""
+    try:
+        return msgspec.json.decode(data, type=Link)
+    except msgspec.DecodeError:
+        return None

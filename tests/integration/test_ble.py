@@ -23,7 +23,7 @@ from firmware_sim.peripheral import PeripheralProcess, SimulatedPeripheral
 from firmware_sim.run import SimConfig, default_config
 from sensorhub.config import BleConfig
 from sensorhub.evaluation import TruthRow, evaluate, match
-from sensorhub.events import AnyEvent, FootStrike, Link, decode_json, encode_json
+from sensorhub.events import Activity, AnyEvent, FootStrike, Link, decode_json, encode_json
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor
 from sensorhub.recording import SessionHeader, SessionReader, SessionWriter
@@ -99,10 +99,11 @@ async def test_two_sensors_stream_60s_with_no_loss_matching_truth(
     assert rep["impact_value"]["within_10pct"] >= 0.95
     assert rep["cadence"]["max_abs_error_spm"] <= 1.0
     assert rep["strike"]["accuracy"] >= 0.95
-    # the recording of the live run replays to exactly the events seen live
+    # the recording of the live run replays to exactly the events seen live, the link
+    # changes included (the recorder keeps them)
     reader = SessionReader(tmp_path / "live.shs")
     replayed = [encode_json(e) for e in Processor(reader.sensors).replay(reader)]
-    assert replayed == [encode_json(e) for e in core]
+    assert replayed == [encode_json(e) for e in run.events]
 
 
 #: after a gap, the detector needs this long to find contacts again (see the note there)
@@ -168,6 +169,16 @@ async def test_thirty_link_drops_in_ten_minutes(
         ]
         found = match(truth, [e.t for e in mine], 0.05)
         assert len(found) / len(truth) >= 0.995, (len(found), len(truth))
+    # an outage of every link is "no signal", never "standing" (issue 11, defect 12)
+    states = [e for e in run.events if isinstance(e, Activity)]
+    assert sum(e.state == "no signal" for e in states) == len(drops)
+    assert not any(
+        e.state == "standing" and any(a <= e.t <= b for a, b in p.outages[0]) for e in states
+    )
+    # the recording keeps the link changes: it replays to exactly the live events
+    reader = SessionReader(tmp_path / "live.shs")
+    replayed = [encode_json(e) for e in Processor(reader.sensors).replay(reader)]
+    assert replayed == [encode_json(e) for e in run.events]
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
