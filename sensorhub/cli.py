@@ -7,11 +7,9 @@ status 2; Ctrl-C ends a run cleanly with status 130.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -379,81 +377,14 @@ def _sim_config(args: argparse.Namespace) -> Any:
         raise ConfigError(str(exc)) from None
 
 
-def truth_path(record: Path) -> Path:
-    """``run.shs`` -> ``run.truth.csv``: the ground-truth sidecar of a recording."""
-    return record.with_suffix(".truth.csv")
-
-
 def cmd_sim(args: argparse.Namespace) -> int:
     cfg = _sim_config(args)
     if args.record is not None:
-        return _record_sim(cfg, args.record)
+        from firmware_sim.record import record_run
+
+        print(record_run(cfg, args.record))
+        return 0
     return _stream_sim(cfg, args)
-
-
-def _record_sim(cfg: Any, path: Path) -> int:
-    from firmware_sim.run import SimulatedRun, write_truth_csv
-    from sensorhub.recording import SensorEntry, SessionHeader, SessionWriter
-
-    truth = truth_path(path)
-    if truth.exists():
-        raise SensorhubError(f"{truth} already exists", "choose a new file name")
-    run = SimulatedRun(cfg)
-    header = SessionHeader(
-        started_unix=time.time(),
-        source="sim",
-        sensors=[SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)],
-        config=_describe(cfg),
-    )
-    started = time.perf_counter()
-    last_t = 0.0
-    rows = 0
-    writer: SessionWriter | None = None
-    try:
-        with SessionWriter(path, header) as writer:  # a path that cannot be made: here
-            try:  # the truth first: a disk that fills up below still leaves it
-                rows = run.write_truth(truth)
-            except OSError as exc:
-                raise SensorhubError(f"cannot write {truth}: {exc.strerror}") from None
-            for d in run.deliveries():
-                writer.write(d.t, d.sensor, d.data)
-                last_t = d.t
-    except OSError as exc:
-        kept = [r for r in run.truth() if r.t_s <= last_t]
-        with contextlib.suppress(OSError):  # the truth of what was recorded, if it fits
-            write_truth_csv(truth, kept)
-            rows = len(kept)
-        raise SensorhubError(
-            f"recording {path} stopped after {last_t:.1f} s: {exc.strerror}; the "
-            f"{0 if writer is None else writer.records} notifications written replay as they "
-            f"are (`sensorhub replay {path}`), {truth} has {rows} truth events",
-            "free some space or record to another disk",
-        ) from None
-    assert writer is not None
-    written = writer.records
-    took = time.perf_counter() - started
-    print(
-        f"recorded {cfg.duration_s:.0f} s of {len(run.sensors)} sensor(s) to {path} "
-        f"({written} notifications) and {rows} truth events to {truth} in {took:.1f} s "
-        f"({cfg.duration_s / took:.0f}x real time)"
-    )
-    return 0
-
-
-def _describe(cfg: Any) -> dict[str, Any]:
-    import dataclasses
-
-    def plain(x: Any) -> Any:
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
-        if isinstance(x, (list, tuple)):
-            return [plain(v) for v in x]
-        if isinstance(x, (Side, Mounting)):
-            return x.label
-        return x
-
-    result: dict[str, Any] = plain(cfg)
-    return result
 
 
 def _run_live(
@@ -501,39 +432,11 @@ def _stream_sim(cfg: Any, args: argparse.Namespace, title: str = "sensorhub sim"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from firmware_sim.gait import GaitParams
-    from firmware_sim.run import default_config
     from sensorhub.config import load_config
-    from sensorhub.sources.simulated import SimulatedBleSource, SimulatedSource
+    from sensorhub.sources.simulated import demo_source
 
     config = load_config(args.config, args.set)
-    sim = config.sim
-    try:
-        cfg = default_config(
-            activity=sim.activity,
-            mount=Mounting[sim.mount.upper()],
-            duration_s=args.duration if args.duration is not None else sim.duration_s,
-            seed=args.seed if args.seed is not None else sim.seed,
-            sides=(Side.LEFT, Side.RIGHT),
-            cadence_spm=sim.cadence_spm,
-            gait=GaitParams(asymmetry=sim.asymmetry),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"[sim] in the configuration: {exc}") from None
-    import shutil
-
-    has_dbus = shutil.which("dbus-daemon") is not None or Path("/usr/bin/dbus-daemon").exists()
-    if sim.transport == "ble" and not has_dbus:
-        raise ConfigError(
-            "[sim] transport = ble needs dbus-daemon",
-            "install it (apt-get install dbus-daemon) or use transport = direct",
-        )
-    if sim.transport == "direct" or (sim.transport == "auto" and not has_dbus):
-        source: Any = SimulatedSource(cfg, speed=1.0)
-        title = "sensorhub demo"
-    else:
-        source = SimulatedBleSource(cfg, config.ble)
-        title = "sensorhub demo (simulated sensors over BLE)"
+    source, title = demo_source(config, args.duration, args.seed)
     return _run_live(source, config, args, title, record_auto=True)
 
 
@@ -647,44 +550,14 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from sensorhub.inspect import session_report
+    from sensorhub.inspect import describe_report, session_report
     from sensorhub.recording import SessionReader
 
     report = session_report(SessionReader(args.file))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(
-        f"{report['path']}: {report['source']} session started {report['started']}, "
-        f"{report['duration_s']:.1f} s, {report['records']} notifications, "
-        f"{'closed cleanly' if report['closed_cleanly'] else 'NOT closed cleanly (crash?)'}"
-    )
-    for s in report["sensors"]:
-        print(
-            f"  [{s['index']}] {s['name']} {s['model']} fw {s['firmware']}, {s['side']} "
-            f"{s['mounting']}, {s['odr_hz']:g} Hz, +-{s['acc_range_g']} g, "
-            f"+-{s['gyro_range_dps']} deg/s"
-        )
-        print(
-            f"      {s['data_packets']} packets, {s['samples']} samples; {s['gaps']} gaps "
-            f"({s['missing_packets']} packets, {s['missing_samples']} samples = "
-            f"{s['sample_loss_pct']:.3f} %), {s['duplicates']} duplicates, "
-            f"{s['corrupt_packets']} corrupt, {s['clipped_packets']} clipped"
-            + (
-                f", battery {s['battery_pct'][1]}->{s['battery_pct'][0]} %"
-                if s["battery_pct"]
-                else ""
-            )
-        )
-    if report["damage"]:
-        print(
-            f"  DAMAGED: {report['damaged_bytes']} of {report['size_bytes']} bytes unreadable "
-            f"({report['intact_pct']:.2f} % intact; the intact part replays):"
-        )
-        for line in report["damage"]:
-            print(f"    {line}")
-    else:
-        print("  no damage")
+    print("\n".join(describe_report(report)))
     return 0
 
 
@@ -808,7 +681,13 @@ def _time_origin(reader: Any, which: str) -> float:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sensorhub.evaluation import evaluate, read_coverage, read_events, read_truth
+    from sensorhub.evaluation import (
+        describe_report,
+        evaluate,
+        read_coverage,
+        read_events,
+        read_truth,
+    )
 
     truth = read_truth(args.truth)
     events = read_events(args.events)
@@ -823,66 +702,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for kind, label in (("ic", "initial contact"), ("to", "toe-off"), ("impact", "impact peak")):
-        r = report[kind]
-        if not r["truth"]:
-            continue
-        timing = (
-            ""
-            if r["bias_ms"] is None
-            else f"; error bias {r['bias_ms']:+.1f} ms, median |e| {r['median_abs_ms']:.1f} ms,"
-            f" p95 {r['p95_abs_ms']:.1f} ms"
-        )
-        recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f} %"
-        precision = "-" if r["precision"] is None else f"{100 * r['precision']:.2f} %"
-        print(
-            f"{label:16} matched {r['matched']}/{r['truth']}, missed {r['missed']}, "
-            f"extra {r['extra']}; recall {recall}, precision {precision}{timing}"
-        )
-        for side, p in r["per_side"].items():
-            if len(r["per_side"]) > 1:
-                print(
-                    f"{'':16} {side}: matched {p['matched']}/{p['truth']}, recall "
-                    f"{_pct(p['recall'])}, precision {_pct(p['precision'])}"
-                )
-        d = r.get("debiased")
-        if d and d.get("median_abs_ms") is not None:
-            print(
-                f"{'':16} without the bias ({d['bias_ms']:+.1f} ms): recall "
-                f"{_pct(d['recall'])}, precision {_pct(d['precision'])}, median |e| "
-                f"{d['median_abs_ms']:.1f} ms, p95 {d['p95_abs_ms']:.1f} ms"
-            )
-    ct = report.get("contact_time", {})
-    if ct.get("compared"):
-        print(
-            f"{'contact time':16} {ct['compared']} strides: median error "
-            f"{ct['median_error_ms']:+.1f} ms, {ct['median_error_debiased_ms']:+.1f} ms without "
-            f"the biases (p95 |e| {ct['p95_abs_error_debiased_ms']:.1f} ms)"
-        )
-    if "impact_value" in report:
-        v = report["impact_value"]
-        print(
-            f"{'impact value':16} median |e| {v['median_abs_pct']:.1f} %, p95 "
-            f"{v['p95_abs_pct']:.1f} %, bias {v['bias_pct']:+.1f} % ({v['compared']} compared,"
-            f" {v['clipped_excluded']} clipped left out)"
-        )
-    if "strike" in report and report["strike"]["accuracy"] is not None:
-        print(
-            f"{'strike class':16} {100 * report['strike']['accuracy']:.1f} % of "
-            f"{report['strike']['compared']}"
-        )
-    c = report["cadence"]
-    if c.get("windows"):
-        print(
-            f"{'cadence':16} {c['windows']} windows of {c['window_s']:g} s: max |e| "
-            f"{c.get('max_abs_error_spm', float('nan')):.2f} steps/min, "
-            f"{c['windows_without_steps']} without steps"
-        )
+    print("\n".join(describe_report(report)))
     return 0
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f} %"
 
 
 COMMANDS = {

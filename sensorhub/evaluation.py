@@ -427,3 +427,69 @@ def _cadence(
     if keep_errors:
         out["errors_spm"] = errs
     return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f} %"
+
+
+def describe_report(report: dict[str, Any]) -> list[str]:
+    """``evaluate``'s report as the lines ``sensorhub evaluate`` prints."""
+    out: list[str] = []
+    for kind, label in (("ic", "initial contact"), ("to", "toe-off"), ("impact", "impact peak")):
+        r = report[kind]
+        if not r["truth"]:
+            continue
+        timing = (
+            ""
+            if r["bias_ms"] is None
+            else f"; error bias {r['bias_ms']:+.1f} ms, median |e| {r['median_abs_ms']:.1f} ms,"
+            f" p95 {r['p95_abs_ms']:.1f} ms"
+        )
+        recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f} %"
+        precision = "-" if r["precision"] is None else f"{100 * r['precision']:.2f} %"
+        out.append(
+            f"{label:16} matched {r['matched']}/{r['truth']}, missed {r['missed']}, "
+            f"extra {r['extra']}; recall {recall}, precision {precision}{timing}"
+        )
+        for side, p in r["per_side"].items():
+            if len(r["per_side"]) > 1:
+                out.append(
+                    f"{'':16} {side}: matched {p['matched']}/{p['truth']}, recall "
+                    f"{_pct(p['recall'])}, precision {_pct(p['precision'])}"
+                )
+        d = r.get("debiased")
+        if d and d.get("median_abs_ms") is not None:
+            out.append(
+                f"{'':16} without the bias ({d['bias_ms']:+.1f} ms): recall "
+                f"{_pct(d['recall'])}, precision {_pct(d['precision'])}, median |e| "
+                f"{d['median_abs_ms']:.1f} ms, p95 {d['p95_abs_ms']:.1f} ms"
+            )
+    ct = report.get("contact_time", {})
+    if ct.get("compared"):
+        out.append(
+            f"{'contact time':16} {ct['compared']} strides: median error "
+            f"{ct['median_error_ms']:+.1f} ms, {ct['median_error_debiased_ms']:+.1f} ms without "
+            f"the biases (p95 |e| {ct['p95_abs_error_debiased_ms']:.1f} ms)"
+        )
+    if "impact_value" in report:
+        v = report["impact_value"]
+        out.append(
+            f"{'impact value':16} median |e| {v['median_abs_pct']:.1f} %, p95 "
+            f"{v['p95_abs_pct']:.1f} %, bias {v['bias_pct']:+.1f} % ({v['compared']} compared,"
+            f" {v['clipped_excluded']} clipped left out)"
+        )
+    if "strike" in report and report["strike"]["accuracy"] is not None:
+        out.append(
+            f"{'strike class':16} {100 * report['strike']['accuracy']:.1f} % of "
+            f"{report['strike']['compared']}"
+        )
+    c = report["cadence"]
+    if c.get("windows"):
+        out.append(
+            f"{'cadence':16} {c['windows']} windows of {c['window_s']:g} s: max |e| "
+            f"{c.get('max_abs_error_spm', float('nan')):.2f} steps/min, "
+            f"{c['windows_without_steps']} without steps"
+        )
+
+    return out

@@ -100,3 +100,40 @@ def session_report(reader: SessionReader) -> dict[str, Any]:
         "damage": reader.describe_damage(),
         "sensors": sensors,
     }
+
+
+def describe_report(report: dict[str, Any]) -> list[str]:
+    """``session_report`` as the lines ``sensorhub info`` prints."""
+    out: list[str] = []
+    out.append(
+        f"{report['path']}: {report['source']} session started {report['started']}, "
+        f"{report['duration_s']:.1f} s, {report['records']} notifications, "
+        f"{'closed cleanly' if report['closed_cleanly'] else 'NOT closed cleanly (crash?)'}"
+    )
+    for s in report["sensors"]:
+        out.append(
+            f"  [{s['index']}] {s['name']} {s['model']} fw {s['firmware']}, {s['side']} "
+            f"{s['mounting']}, {s['odr_hz']:g} Hz, +-{s['acc_range_g']} g, "
+            f"+-{s['gyro_range_dps']} deg/s"
+        )
+        out.append(
+            f"      {s['data_packets']} packets, {s['samples']} samples; {s['gaps']} gaps "
+            f"({s['missing_packets']} packets, {s['missing_samples']} samples = "
+            f"{s['sample_loss_pct']:.3f} %), {s['duplicates']} duplicates, "
+            f"{s['corrupt_packets']} corrupt, {s['clipped_packets']} clipped"
+            + (
+                f", battery {s['battery_pct'][1]}->{s['battery_pct'][0]} %"
+                if s["battery_pct"]
+                else ""
+            )
+        )
+    if report["damage"]:
+        out.append(
+            f"  DAMAGED: {report['damaged_bytes']} of {report['size_bytes']} bytes unreadable "
+            f"({report['intact_pct']:.2f} % intact; the intact part replays):"
+        )
+        for line in report["damage"]:
+            out.append(f"    {line}")
+    else:
+        out.append("  no damage")
+    return out

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from numba import njit
 
 from sensorhub.errors import RecordingError, SensorhubError
+from sensorhub.events import Link
 from sensorhub.fileutil import PRIVATE_MODE
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DeviceInfo
@@ -103,6 +104,14 @@ class Summary(msgspec.Struct, frozen=True):
 
     records: int
     duration_s: float
+
+
+def link_of(data: bytes | memoryview) -> Link | None:
+    """The link event of a RECORD_LINK record (None if it does not decode)."""
+    try:
+        return msgspec.json.decode(data, type=Link)
+    except msgspec.DecodeError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

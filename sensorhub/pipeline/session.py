@@ -15,8 +15,13 @@ from sensorhub.events import AnyEvent, Link, Step
 from sensorhub.pipeline.gait import Gait
 from sensorhub.pipeline.stream import SensorStream
 from sensorhub.protocol import spec
-from sensorhub.recording import RECORD_LINK, RECORD_OFFSET, SensorEntry, SessionReader
-from sensorhub.sources.replay import link_of
+from sensorhub.recording import (
+    RECORD_LINK,
+    RECORD_OFFSET,
+    SensorEntry,
+    SessionReader,
+    link_of,
+)
 
 
 class Processor:

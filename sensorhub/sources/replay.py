@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import msgspec
-
 from sensorhub.events import Link
-from sensorhub.recording import RECORD_LINK, SessionReader
+from sensorhub.recording import RECORD_LINK, SessionReader, link_of
 from sensorhub.sources import SourceBase
 
 
@@ -50,11 +48,3 @@ class ReplaySource(SourceBase):
                     yield link
                 continue
             yield rec.t, rec.sensor, bytes(rec.data)
-
-
-def link_of(data: bytes | memoryview) -> Link | None:
-    """The link event of a RECORD_LINK record (None if it does not decode)."""
-    try:
-        return msgspec.json.decode(data, type=Link)
-    except msgspec.DecodeError:
-        return None

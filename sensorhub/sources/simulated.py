@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sensorhub.config import Config
+from sensorhub.errors import ConfigError
 from sensorhub.recording import SensorEntry
 from sensorhub.sources import SourceBase
+from sensorhub.types import Mounting, Side
 
 
 class SimulatedSource(SourceBase):
@@ -113,3 +116,39 @@ class SimulatedBleSource(SourceBase):
                 os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
             else:
                 os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self._bus_before
+
+
+def demo_source(
+    config: Config, duration_s: float | None = None, seed: int | None = None
+) -> tuple[SourceBase, str]:
+    """The source of ``sensorhub demo`` from ``[sim]``: two simulated shoes, over BLE
+    (a fake BlueZ on a private bus, read with bleak) where dbus-daemon is installed or
+    ``transport = ble``, else fed straight in; and the banner title saying which."""
+    import shutil
+    from pathlib import Path
+
+    from firmware_sim.gait import GaitParams
+    from firmware_sim.run import default_config
+
+    sim = config.sim
+    try:
+        cfg = default_config(
+            activity=sim.activity,
+            mount=Mounting[sim.mount.upper()],
+            duration_s=duration_s if duration_s is not None else sim.duration_s,
+            seed=seed if seed is not None else sim.seed,
+            sides=(Side.LEFT, Side.RIGHT),
+            cadence_spm=sim.cadence_spm,
+            gait=GaitParams(asymmetry=sim.asymmetry),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"[sim] in the configuration: {exc}") from None
+    has_dbus = shutil.which("dbus-daemon") is not None or Path("/usr/bin/dbus-daemon").exists()
+    if sim.transport == "ble" and not has_dbus:
+        raise ConfigError(
+            "[sim] transport = ble needs dbus-daemon",
+            "install it (apt-get install dbus-daemon) or use transport = direct",
+        )
+    if sim.transport == "direct" or (sim.transport == "auto" and not has_dbus):
+        return SimulatedSource(cfg, speed=1.0), "sensorhub demo"
+    return SimulatedBleSource(cfg, config.ble), "sensorhub demo (simulated sensors over BLE)"
