@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sensorhub.errors import ImportFailed
-from sensorhub.importer import CsvSensor, import_csv
+from sensorhub.importer import CsvSensor, ImportResult, import_csv
 from sensorhub.inspect import session_report
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DataPacket
@@ -166,6 +166,11 @@ def test_adeptdata_running_accelerometer_only(tmp_path: Path, shared_data: Path)
     )
 
 
+def import_timed(src: Path, out: Path) -> ImportResult:
+    """``src`` (6 axes of the left shoe, times in column t, in s) into ``out``."""
+    return import_csv(src, out, [LEFT], acc_units="g", time_column="t", check_units=False)
+
+
 def write_rows(path: Path, t: np.ndarray, seed: int = 0) -> np.ndarray:
     """A 6-axis CSV stamped ``t`` (seconds); returns the rows written."""
     rng = np.random.default_rng(seed)
@@ -217,14 +222,7 @@ def test_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
     t = np.arange(1000) / 200.0
     t = np.sort(np.concatenate([t, t[[10, 500, 501]]]))
     write_rows(tmp_path / "in.csv", t)
-    res = import_csv(
-        tmp_path / "in.csv",
-        tmp_path / "o.shs",
-        [LEFT],
-        acc_units="g",
-        time_column="t",
-        check_units=False,
-    )
+    res = import_timed(tmp_path / "in.csv", tmp_path / "o.shs")
     assert res.duplicates_dropped == 3 and res.missing_samples == 0
     assert sorted(indexed_samples(tmp_path / "o.shs")) == list(range(1000))
 
@@ -233,14 +231,7 @@ def test_rate_comes_from_the_whole_time_column(tmp_path: Path) -> None:
     """128 Hz stamped to the millisecond is 128 Hz, not the 1/median-step 128.2 Hz."""
     t = np.round(np.arange(5000) / 128.0, 3)
     write_rows(tmp_path / "in.csv", t)
-    res = import_csv(
-        tmp_path / "in.csv",
-        tmp_path / "o.shs",
-        [LEFT],
-        acc_units="g",
-        time_column="t",
-        check_units=False,
-    )
+    res = import_timed(tmp_path / "in.csv", tmp_path / "o.shs")
     assert res.rate_hz == 128.0 and res.missing_samples == 0 and res.duplicates_dropped == 0
     assert SessionReader(tmp_path / "o.shs").sensors[0].info.odr_hz == 128.0
 
@@ -249,14 +240,7 @@ def test_a_time_column_in_ms_read_as_seconds_is_refused(tmp_path: Path) -> None:
     """Issue 11, defect 4: milliseconds declared as seconds imported at 0.20 Hz."""
     write_rows(tmp_path / "in.csv", np.arange(1000) * 5.0)  # 200 Hz, stamped in ms
     with pytest.raises(ImportFailed, match=r"0\.2 Hz.*give --time-units ms"):
-        import_csv(
-            tmp_path / "in.csv",
-            tmp_path / "o.shs",
-            [LEFT],
-            acc_units="g",
-            time_column="t",
-            check_units=False,
-        )
+        import_timed(tmp_path / "in.csv", tmp_path / "o.shs")
     assert not (tmp_path / "o.shs").exists()
 
 
@@ -296,14 +280,7 @@ def test_cells_that_are_not_finite_numbers_are_counted_per_column(tmp_path: Path
     ]
     (tmp_path / "all.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(ImportFailed, match="column 'ax' has no finite number in any row"):
-        import_csv(
-            tmp_path / "all.csv",
-            tmp_path / "all.shs",
-            [LEFT],
-            acc_units="g",
-            time_column="t",
-            check_units=False,
-        )
+        import_timed(tmp_path / "all.csv", tmp_path / "all.shs")
     assert not (tmp_path / "all.shs").exists()
 
 
