@@ -134,6 +134,13 @@ IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
             "--rate gives a sampling rate of 20 Hz",
         ),
         ([], "the following arguments are required: command"),
+        # issue 11, defect 12
+        ([*IMPORT, "--acc", "x,y,z", "--acc-units", "g", "--delimiter", ""], "one character"),
+        (
+            ["demo", "--duration", "1", "--audio", "wav:/nonexistent/dir/cues.wav"],
+            "cannot create /nonexistent/dir/cues.wav: No such file or directory",
+        ),
+        (["evaluate", "--events", "{empty}", "--truth", "{csv}"], "holds no events"),
     ],
 )
 def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -141,10 +148,13 @@ def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message:
     src.write_text("x,y,z\n" + "0,0,1\n" * 50)
     existing = tmp_path / "existing.shs"
     existing.write_bytes(b"keep me")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
     subst = {"{csv}": str(src), "{existing}": str(existing), "{new}": str(tmp_path / "new.shs")}
+    subst["{empty}"] = str(empty)
     r = sh(*[subst.get(a, a) for a in args])
     assert r.returncode == 2
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("sensorhub") and "error:" in lines[0]
@@ -531,3 +541,12 @@ def test_verbose_logs_ble_connects_and_mqtt_on_stderr(tmp_path: Path) -> None:
         assert "sensorhub.sources.ble DEBUG: " in loud.stderr and "streaming" in loud.stderr
     quiet = sh(*demo, cwd=tmp_path)
     assert quiet.returncode == 0 and "DEBUG" not in quiet.stderr, quiet.stderr
+
+
+def test_version_and_plain_top_level_help() -> None:
+    """Issue 11, defect 12: ``sensorhub --version`` was missing and the top-level help
+    showed raw ``markup``."""
+    v = sh("--version")
+    assert v.returncode == 0 and v.stdout.startswith("sensorhub ")
+    h = sh("--help")
+    assert h.returncode == 0 and "``" not in h.stdout and "--version" in h.stdout
