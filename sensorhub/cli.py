@@ -75,10 +75,12 @@ def _logging(level: str | None, verbose: int) -> None:
         if level
         else (logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
     )
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s"
-    )
-    logging.getLogger("sensorhub").setLevel(chosen)
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    ours = logging.getLogger("sensorhub")  # sensorhub's own; other libraries stay quiet
+    ours.addHandler(handler)
+    ours.setLevel(chosen)
+    ours.propagate = False
 
 
 def _version() -> str:
@@ -689,8 +691,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         read_truth,
     )
 
-    truth = read_truth(args.truth)
     events = read_events(args.events)
+    truth = read_truth(args.truth)
     coverage = read_coverage(args.coverage) if args.coverage is not None else None
     span = None
     if args.truth_span and truth:

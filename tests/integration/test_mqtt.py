@@ -405,18 +405,15 @@ def test_embedded_broker_when_none_is_configured(tmp_path: Path) -> None:
         reader = SessionReader(rec)
         assert reader.clean_close and len(reader.sensors) == 2
         # ... and replays to exactly the events seen live, through the same stages (cues
-        # and the summary included; link changes are the BLE source's, not the file's)
+        # and the summary included, and the link changes: the recorder keeps them)
         r = subprocess.run(
             [sys.executable, "-m", "sensorhub", "replay", str(rec), "--events-jsonl", "re.jsonl"],
             cwd=tmp_path,
             capture_output=True,
         )
         assert r.returncode == 0, r.stderr
-        live = [
-            x
-            for x in (tmp_path / "live.jsonl").read_text().splitlines()
-            if json.loads(x)["type"] != "link"
-        ]
+        live = (tmp_path / "live.jsonl").read_text().splitlines()
+        assert any(json.loads(x)["type"] == "link" for x in live)  # kept by the recorder
         assert len(live) > 50 and live == (tmp_path / "re.jsonl").read_text().splitlines()
     finally:
         hub.kill()
