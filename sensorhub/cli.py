@@ -691,8 +691,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         read_truth,
     )
 
-    events = read_events(args.events)
     truth = read_truth(args.truth)
+    events = read_events(args.events)
     coverage = read_coverage(args.coverage) if args.coverage is not None else None
     span = None
     if args.truth_span and truth:

@@ -140,7 +140,6 @@ IMPORT = ["import-csv", "{csv}", "--out", "{new}", "--rate", "100"]
             ["demo", "--duration", "1", "--audio", "wav:/nonexistent/dir/cues.wav"],
             "cannot create /nonexistent/dir/cues.wav: No such file or directory",
         ),
-        (["evaluate", "--events", "{empty}", "--truth", "{csv}"], "holds no events"),
     ],
 )
 def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -148,10 +147,7 @@ def test_user_mistakes_end_in_one_line(tmp_path: Path, args: list[str], message:
     src.write_text("x,y,z\n" + "0,0,1\n" * 50)
     existing = tmp_path / "existing.shs"
     existing.write_bytes(b"keep me")
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("")
     subst = {"{csv}": str(src), "{existing}": str(existing), "{new}": str(tmp_path / "new.shs")}
-    subst["{empty}"] = str(empty)
     r = sh(*[subst.get(a, a) for a in args])
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
@@ -203,6 +199,8 @@ def test_replay_then_evaluate(tmp_path: Path) -> None:
         (["evaluate", "--events", "{csv}", "--truth", "{csv}"], "not a truth file"),
         (["evaluate", "--events", "{csv}", "--truth", "{truth}"], "not a sensorhub event"),
         (["evaluate", "--events", "/nonexistent.jsonl", "--truth", "{truth}"], "no such file"),
+        # issue 11, defect 12: an empty events file exited 0 with nan
+        (["evaluate", "--events", "{empty}", "--truth", "{truth}"], "holds no events"),
     ],
 )
 def test_replay_and_evaluate_mistakes(tmp_path: Path, args: list[str], message: str) -> None:
@@ -212,11 +210,14 @@ def test_replay_and_evaluate_mistakes(tmp_path: Path, args: list[str], message: 
     existing.write_text("keep")
     session = tmp_path / "s.shs"
     assert sh("sim", "--duration", "3", "--record", str(session)).returncode == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
     subst = {
         "{csv}": str(src),
         "{existing}": str(existing),
         "{session}": str(session),
         "{truth}": str(tmp_path / "s.truth.csv"),
+        "{empty}": str(empty),
     }
     r = sh(*[subst.get(a, a) for a in args])
     assert r.returncode == 2, r.stdout
