@@ -41,8 +41,7 @@ class Processor:
         self.params = params
         self.streams: dict[int, SensorStream] = {}
         self._by_name: dict[str, SensorStream] = {}
-        self._index: dict[int, int] = {}  # sensor -> position in _clock_steps
-        self._clock_steps: list[float] = []  # per stream: its clock steps seen by the gait
+        self._clock_steps: dict[int, float] = {}  # per sensor: clock steps the gait saw
         self._down: set[str] = set()  # sensors whose link is down
         for entry in sensors:
             self.add_sensor(entry)
@@ -53,8 +52,7 @@ class Processor:
         info = entry.info
         name = entry.name or info.name or f"sensor{entry.index}"
         self.streams[entry.index] = SensorStream(name, info, self.params)
-        self._index[entry.index] = len(self._clock_steps)
-        self._clock_steps.append(0.0)
+        self._clock_steps[entry.index] = 0.0
         self._by_name[name] = self.streams[entry.index]
 
     def _has_gyro(self, name: str) -> bool | None:
@@ -73,10 +71,9 @@ class Processor:
         out: list[AnyEvent] = []
         rows = stream.feed_rows(t, data)
         if len(rows):
-            index = self._index[sensor]
             steps = rows[:, S.O_CLOCK_STEPS].tolist()
             for ev, c in zip(stream.convert(rows), steps, strict=True):
-                self._add(index, c, ev, out)
+                self._add(sensor, c, ev, out)
         now = stream.last_now
         if now == now:  # not nan: a sample has been processed
             self._tick(now, out)
@@ -102,13 +99,13 @@ class Processor:
             self.gait.signal_back(ev.t)
         return []
 
-    def _add(self, stream: int, clock_steps: float, ev: AnyEvent, out: list[AnyEvent]) -> None:
-        """A stream's event, timed after ``clock_steps`` steps of its clock map, and what
+    def _add(self, sensor: int, clock_steps: float, ev: AnyEvent, out: list[AnyEvent]) -> None:
+        """A sensor's event, timed after ``clock_steps`` steps of its clock map, and what
         it completes.  When that count has moved, the stamps before the step were late (a
         host that stalled): the gait forgets the times it holds, so no step, cadence or
         flight time is measured across the step."""
-        if clock_steps != self._clock_steps[stream]:
-            self._clock_steps[stream] = clock_steps
+        if clock_steps != self._clock_steps[sensor]:
+            self._clock_steps[sensor] = clock_steps
             self.gait.restart_timing()
         out.append(ev)
         self._derive(ev, out)
@@ -144,9 +141,7 @@ class Processor:
             valid = np.where(~np.isnan(own), np.arange(len(own)), -1)
             fill = np.maximum.accumulate(valid) if len(valid) else valid
             now[mine] = np.where(fill >= 0, own[np.maximum(fill, 0)], np.nan)
-            rows.append(
-                (r, data_rec[r[:, S.O_PACKET].astype(np.int64)], stream, self._index[index])
-            )
+            rows.append((r, data_rec[r[:, S.O_PACKET].astype(np.int64)], stream, index))
         # events of all sensors in arrival order, ticking the gait where the live path would
         events: list[AnyEvent] = []
         origin: list[int] = []
