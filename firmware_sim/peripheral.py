@@ -20,10 +20,12 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from firmware_sim.bluez import Characteristic, FakeBluez, FakeDevice, Service
 from firmware_sim.device import SimulatedSensor
 from firmware_sim.run import SimConfig, SimulatedRun
+from firmware_sim.twins import Twin, TwinOptions, twin_class
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import Advert, Response
 from sensorhub.protocol.spec import Kind, ResultCode
@@ -63,6 +65,12 @@ class SimulatedPeripheral:
     reject: frozenset[int] = frozenset()
     version: int | None = None
     tick_s: float = 0.02
+    #: the sensors' family: "sensorhub" (this profile) or a vendor twin's
+    #: (``firmware_sim.twins``: polar, movesense, metawear)
+    family: str = "sensorhub"
+    twin_options: TwinOptions = field(default_factory=TwinOptions)
+    #: also serve a running speed and cadence footpod (``twins.rsc``) for the runner
+    pod: bool = False
     #: runs a callback at a simulated time (a real-time peripheral: the event loop's
     #: ``call_at``); None: deliver at once
     schedule: Callable[[float, Callable[[], None]], object] | None = None
@@ -72,6 +80,8 @@ class SimulatedPeripheral:
     delivered: list[int] = field(default_factory=list)  # data notifications, per sensor
     #: per sensor, every data packet that could not be delivered: (time, first index, count)
     lost_packets: list[list[tuple[float, int, int]]] = field(default_factory=list)
+    twins: list[Twin] = field(default_factory=list)  # per sensor, for a vendor family
+    pod_twin: Any = None
 
     def __post_init__(self) -> None:
         n = len(self.run.sensors)
@@ -81,7 +91,36 @@ class SimulatedPeripheral:
         self.lost_packets = [[] for _ in range(n)]
         self._away = [False] * n
         for k, sensor in enumerate(self.run.sensors):
-            self.devices.append(self._add(k, sensor))
+            if self.family == "sensorhub":
+                self.devices.append(self._add(k, sensor))
+            else:
+                self.devices.append(self._add_twin(k, sensor))
+        if self.pod:
+            from firmware_sim.twins.rsc import PodTwin
+
+            self.pod_twin = PodTwin(self.run, self.clock)
+            self.pod_device = self._serve(self.pod_twin, len(self.devices))
+
+    def _serve(self, twin: Any, k: int) -> FakeDevice:
+        dev = self.bluez.add_device(
+            twin.address,
+            twin.name,
+            services=twin.services(),
+            service_uuids=twin.advertised_uuids(),
+            manufacturer_data=twin.manufacturer_data(),
+            rssi=-55 - 6 * k,
+            mtu=twin.mtu,
+        )
+        twin.dev = dev
+        dev.on_connect = twin.on_connect
+        dev.on_disconnect = lambda _reason: twin.on_disconnect()
+        return dev
+
+    def _add_twin(self, k: int, sensor: SimulatedSensor) -> FakeDevice:
+        twin = twin_class(self.family)(sensor, self.twin_options, self.clock)
+        twin.address = address_of(sensor)
+        self.twins.append(twin)
+        return self._serve(twin, k)
 
     def _advert(self, sensor: SimulatedSensor) -> bytes:
         return codec.encode_advert(
@@ -135,7 +174,8 @@ class SimulatedPeripheral:
 
     def samples_lost(self, k: int) -> int:
         """Samples sensor ``k`` took that never reached a host (truth)."""
-        return self.undelivered[k] + self.run.sensors[k].fault_log.link_lost_samples
+        mine = self.twins[k].undelivered if self.twins else self.undelivered[k]
+        return mine + self.run.sensors[k].fault_log.link_lost_samples
 
     def _link(self, k: int, t: float) -> None:
         """Link drops of the fault configuration: away (no link, no advertising) while
@@ -164,6 +204,8 @@ class SimulatedPeripheral:
             return
         for k in range(len(self.devices)):
             self._link(k, now)
+        if self.pod_twin is not None:
+            self.pod_twin.tick(now)
         for d in self.run.poll(dt):
             if self.schedule is None or d.t <= now:
                 self._deliver(d.sensor, d.data)
@@ -171,6 +213,9 @@ class SimulatedPeripheral:
                 self.schedule(d.t, functools.partial(self._deliver, d.sensor, d.data))
 
     def _deliver(self, sensor: int, data: bytes) -> None:
+        if self.twins:
+            self.twins[sensor].on_native(self.clock(), data)
+            return
         kind = data[1] if len(data) > 1 else 0
         char = spec.DATA_CHAR_UUID if kind == Kind.DATA else spec.STATUS_CHAR_UUID
         sent = self.devices[sensor].notify(char, _reversion(data, self.version))
@@ -205,6 +250,9 @@ async def serve(
     stop: asyncio.Event | None = None,
     speed: float = 1.0,
     powered: bool = True,
+    family: str = "sensorhub",
+    twin_options: TwinOptions | None = None,
+    pod: bool = False,
 ) -> SimulatedPeripheral:
     """Start a private system bus with a fake BlueZ serving the simulated sensors, call
     ``on_ready(bus address, peripheral)``, and run until the simulation ends (or, given
@@ -230,6 +278,9 @@ async def serve(
                     reject=reject,
                     version=version,
                     schedule=lambda t, fn: loop.call_at(t0 + t / speed, fn),
+                    family=family,
+                    twin_options=twin_options or TwinOptions(),
+                    pod=pod,
                 )
                 on_ready(address, peripheral)
                 task = asyncio.create_task(peripheral.serve())

@@ -138,9 +138,18 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_seed)
     _live_options(demo)
 
-    scan = sub.add_parser("scan", help="list the sensorhub sensors in Bluetooth range")
+    scan = sub.add_parser(
+        "scan",
+        help="list the sensors in Bluetooth range: sensorhub's, Polar, Movesense, MetaWear, "
+        "footpods",
+    )
     scan.add_argument("--timeout", type=_positive(float, "timeout"), default=5.0, metavar="S")
     scan.add_argument("--json", action="store_true", help="print JSON")
+    scan.add_argument(
+        "--no-details",
+        action="store_true",
+        help="do not connect to vendor sensors for their model, battery and streams",
+    )
 
     live = sub.add_parser(
         "live", help="the live run: BLE sensors through the whole pipeline (as demo)"
@@ -149,8 +158,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--sensor",
         action="append",
         required=True,
-        metavar="NAME_OR_ADDRESS",
-        help="a sensor to connect to (repeatable: left and right, shoe and shin)",
+        metavar="NAME_OR_ADDRESS[:SIDE-MOUNT]",
+        help="a sensor to connect to (repeatable: left and right, shoe and shin); vendor "
+        "sensors say where they are worn: 'Polar Sense 1A2B3C4D:left-shin', a footpod ':pod'",
     )
     live.add_argument("--duration", type=_positive(float, "duration"), metavar="S")
     _live_options(live)
@@ -162,10 +172,24 @@ def _build_parser() -> argparse.ArgumentParser:
     _sim_options(per, duration=3600.0)
     per.add_argument("--sensors", type=int, choices=[1, 2], help="1 (left) or 2 (left and right)")
     per.add_argument(
+        "--family",
+        choices=["sensorhub", "polar", "movesense", "metawear"],
+        default="sensorhub",
+        help="serve the runner through this family's GATT layout and bytes (a simulated twin)",
+    )
+    per.add_argument(
+        "--pod", action="store_true", help="also serve a running speed and cadence footpod"
+    )
+    per.add_argument(
         "--reject",
         default="",
-        metavar="OPCODE,...",
-        help="commands the sensors refuse, e.g. SET_ODR (testing error paths)",
+        metavar="COMMAND,...",
+        help="commands the sensors refuse, e.g. SET_ODR, or a twin's (testing error paths)",
+    )
+    per.add_argument(
+        "--drop-on",
+        metavar="COMMAND",
+        help="a twin drops the link when this command first arrives (testing error paths)",
     )
     per.add_argument(
         "--protocol-version",
@@ -447,17 +471,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     from sensorhub.sources.ble import scan
 
-    found = asyncio.run(scan(args.timeout))
+    found = asyncio.run(scan(args.timeout, details=not args.no_details))
     if args.json:
         print(json.dumps([f.as_dict() for f in found], indent=2))
         return 0
     if not found:
-        print(f"no sensorhub sensor seen in {args.timeout:g} s (switched on? in range?)")
+        print(f"no supported sensor seen in {args.timeout:g} s (switched on? in range?)")
         return 0
     for f in found:
         d = f.as_dict()
         battery = f"{d['battery_pct']} %" if d["battery_pct"] is not None else "-"
-        print(f"{f.name:<16} {f.address}  {f.rssi_dbm:4d} dBm  battery {battery}")
+        what = ", ".join(x for x in (f.model, f.streams, f.note) if x)
+        print(
+            f"{f.name:<22} {f.address}  {f.rssi_dbm:4d} dBm  {f.family:<9} battery {battery:>5}"
+            + (f"  {what}" if what else "")
+        )
     return 0
 
 
@@ -479,19 +507,39 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
         args.side = "left" if args.sensors == 1 else "both"
     cfg = _sim_config(args)
     reject: set[int] = set()
-    for name in filter(None, (x.strip() for x in args.reject.split(","))):
-        try:
-            reject.add(int(Opcode[name.upper()]))
-        except KeyError:
-            raise ConfigError(
-                f"--reject: unknown command {name!r}",
-                "use " + ", ".join(o.name for o in Opcode),
-            ) from None
+    names = [x.strip() for x in args.reject.split(",") if x.strip()]
+    twin_options = None
+    if args.family != "sensorhub":
+        from firmware_sim.twins import TwinOptions, twin_class
+
+        known = twin_class(args.family).commands
+        for name in [*names, *([args.drop_on] if args.drop_on else [])]:
+            if name.lower() not in known:
+                raise ConfigError(
+                    f"--reject/--drop-on: {args.family} has no command {name!r}",
+                    "use " + ", ".join(known),
+                )
+        twin_options = TwinOptions(
+            frozenset(n.lower() for n in names),
+            args.drop_on.lower() if args.drop_on else None,
+        )
+    elif args.drop_on:
+        raise ConfigError("--drop-on is for a vendor twin", "add --family polar (or another)")
+    else:
+        for name in names:
+            try:
+                reject.add(int(Opcode[name.upper()]))
+            except KeyError:
+                raise ConfigError(
+                    f"--reject: unknown command {name!r}",
+                    "use " + ", ".join(o.name for o in Opcode),
+                ) from None
     if args.truth is not None and args.truth.exists():
         raise SensorhubError(f"{args.truth} already exists", "choose a new name")
 
     def ready(address: str, peripheral: SimulatedPeripheral) -> None:
-        names = ", ".join(f"{d.name} ({d.address})" for d in peripheral.devices)
+        devices = peripheral.devices + ([peripheral.pod_device] if peripheral.pod else [])
+        names = ", ".join(f"{d.name} ({d.address})" for d in devices)
         print(f"simulated sensors: {names}")
         print("in another terminal, to use them:")
         print(f"export DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
@@ -527,6 +575,9 @@ def cmd_sim_peripheral(args: argparse.Namespace) -> int:
             version=args.protocol_version,
             powered=not args.adapter_off,
             stop=stop,
+            family=args.family,
+            twin_options=twin_options,
+            pod=args.pod,
         )
         for task in ends:
             task.cancel()

@@ -95,6 +95,13 @@ class BleConfig(_Section):
     odr_hz: Annotated[int, _r(spec.ODR_MIN_HZ, spec.ODR_MAX_HZ)] = 1000
     acc_range_g: Literal[2, 4, 8, 16] = 16
     gyro_range_dps: Literal[125, 250, 500, 1000, 2000] = 2000
+    #: vendor sensors stream at rates of their own (docs/sensors.md): what each is asked
+    polar_odr_hz: Annotated[int, _r(spec.ODR_MIN_HZ, spec.ODR_MAX_HZ)] = 208
+    movesense_odr_hz: Annotated[int, _r(spec.ODR_MIN_HZ, spec.ODR_MAX_HZ)] = 208
+    metawear_odr_hz: Annotated[int, _r(spec.ODR_MIN_HZ, spec.ODR_MAX_HZ)] = 400
+    #: a footpod's cadence byte: steps (both feet), strides (one foot), or auto (a
+    #: running pod reporting under 120 counts strides)
+    pod_cadence: Literal["auto", "steps", "strides"] = "auto"
     scan_timeout_s: Annotated[float, _r(0.5, 600.0)] = 10.0  # `live` looks this long
     connect_timeout_s: Annotated[float, _r(0.5, 120.0)] = 10.0
     reconnect_max_s: Annotated[float, _r(0.1, 300.0)] = 5.0  # cap of the jittered backoff

@@ -121,6 +121,21 @@ class Link(Event, tag="link", frozen=True, kw_only=True):
     clock_rtt_ms: float | None = None  # the time-sync round trip it was measured with
 
 
+class Pace(Event, tag="pace", frozen=True, kw_only=True):
+    """A running speed and cadence sensor's (footpod's) reading, at the pod's rate
+    (about 1 Hz): a speed and cadence reference beside the IMUs, and pace and distance
+    when no IMU gives them.  ``cadence_spm`` counts steps (both feet): a pod that reports
+    strides (one foot) is doubled (``cadence_doubled``)."""
+
+    speed_m_s: float
+    pace_s_per_km: float | None = None  # None while standing (speed 0)
+    cadence_spm: float
+    cadence_doubled: bool = False
+    stride_m: float | None = None
+    distance_m: float | None = None  # the pod's total distance, if it reports one
+    running: bool | None = None  # the pod's walking/running bit, if it reports one
+
+
 class Summary(Event, tag="summary", frozen=True, kw_only=True):
     """The session at its end: what a runner or coach looks at afterwards."""
 
@@ -135,10 +150,24 @@ class Summary(Event, tag="summary", frozen=True, kw_only=True):
     contact_si_pct: float | None = None  # the last asymmetry values
     impact_si_pct: float | None = None
     step_time_si_pct: float | None = None
+    #: a footpod's view beside the IMUs' (None without a pod)
+    pod_cadence_spm: float | None = None  # median of the pod's cadence while running
+    pod_speed_m_s: float | None = None  # median while running
+    pod_distance_m: float | None = None  # distance the pod covered in the session
 
 
 AnyEvent: TypeAlias = (
-    FootStrike | ToeOff | Impact | Step | Cadence | Activity | Asymmetry | Cue | Link | Summary
+    FootStrike
+    | ToeOff
+    | Impact
+    | Step
+    | Cadence
+    | Activity
+    | Asymmetry
+    | Cue
+    | Link
+    | Pace
+    | Summary
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
     FootStrike,
@@ -150,6 +179,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Asymmetry,
     Cue,
     Link,
+    Pace,
     Summary,
 )
 

@@ -36,6 +36,7 @@ from sensorhub.events import Link
 from sensorhub.fileutil import PRIVATE_MODE
 from sensorhub.protocol import codec, spec
 from sensorhub.protocol.codec import DeviceInfo
+from sensorhub.protocol.vendor import FAMILIES
 
 MAGIC = b"SHSESS\r\n"
 FORMAT_VERSION = 1
@@ -62,13 +63,29 @@ CHUNK_NAMES = {
 MAX_CHUNK = 64 << 20
 
 
+#: Record kind of a vendor sensor's notification (raw vendor bytes: their second byte is
+#: no message kind, so it is never taken for one).
+RECORD_VENDOR = 0xE0
+
+
 class SensorEntry(msgspec.Struct, frozen=True):
-    """A sensor of the session: its index in records, name, address, raw device info."""
+    """A sensor of the session: its index in records, name, address, raw device info.
+
+    A vendor sensor (``family`` other than "sensorhub") records its notifications as the
+    vendor sent them; ``info_hex`` holds the device info sensorhub derived for it
+    (rate, scales, mounting, side) and ``settings`` what its stream decoder needs to read
+    them again (``pipeline.vendor``)."""
 
     index: int
     name: str
     info_hex: str
     address: str = ""
+    family: str = "sensorhub"
+    settings: dict[str, Any] = {}
+
+    @property
+    def vendor(self) -> bool:
+        return self.family != "sensorhub"
 
     @property
     def info(self) -> DeviceInfo:
@@ -84,8 +101,15 @@ class SensorEntry(msgspec.Struct, frozen=True):
         return msg
 
     @classmethod
-    def from_info(cls, index: int, info: DeviceInfo, address: str = "") -> SensorEntry:
-        return cls(index, info.name, codec.encode(info).hex(), address)
+    def from_info(
+        cls,
+        index: int,
+        info: DeviceInfo,
+        address: str = "",
+        family: str = "sensorhub",
+        settings: dict[str, Any] | None = None,
+    ) -> SensorEntry:
+        return cls(index, info.name, codec.encode(info).hex(), address, family, settings or {})
 
 
 class SessionHeader(msgspec.Struct, frozen=True):
@@ -176,6 +200,7 @@ class SessionWriter:
         self._last_t = 0.0
         self.records = 0
         self.closed = False
+        self._vendor = {e.index for e in header.sensors if e.vendor}
         self._write(FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0, 0))
         self._chunk(CHUNK_HEADER_T, msgspec.json.encode(header))
 
@@ -195,6 +220,8 @@ class SessionWriter:
         """Declare a sensor that joined after the header was written."""
         self.flush()
         self._chunk(CHUNK_SENSOR, msgspec.json.encode(entry))
+        if entry.vendor:
+            self._vendor.add(entry.index)
 
     def write(
         self, t: float, sensor: int, data: bytes | bytearray | memoryview, kind: int = 0
@@ -204,8 +231,11 @@ class SessionWriter:
             self.flush()
         if self._chunk_t0 is None:
             self._chunk_t0 = t
-        if not kind and len(data) > 1:
-            kind = data[1]
+        if not kind:
+            if sensor in self._vendor:
+                kind = RECORD_VENDOR
+            elif len(data) > 1:
+                kind = data[1]
         self._buf += RECORD.pack(t, sensor, kind, 0, len(data))
         self._buf += data
         self._last_t = t
@@ -348,7 +378,18 @@ class SessionReader:
         except SensorhubError as exc:
             self.damage.append(Damage(at, length, f"{exc.message}; its records are left out", None))
             return
-        if not spec.ODR_MIN_HZ <= info.odr_hz <= spec.ODR_MAX_HZ:
+        if entry.family not in FAMILIES:
+            self.damage.append(
+                Damage(
+                    at,
+                    length,
+                    f"sensor {entry.index} ({entry.name}): unknown sensor family "
+                    f"{entry.family!r} (a newer sensorhub wrote it?); its records are left out",
+                    None,
+                )
+            )
+            return
+        if entry.family != "rsc" and not spec.ODR_MIN_HZ <= info.odr_hz <= spec.ODR_MAX_HZ:
             self.damage.append(
                 Damage(
                     at,

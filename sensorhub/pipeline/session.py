@@ -13,7 +13,8 @@ from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams
 from sensorhub.events import AnyEvent, Link, Step
 from sensorhub.pipeline.gait import Gait
-from sensorhub.pipeline.stream import SensorStream
+from sensorhub.pipeline.stream import CLOCK_WINDOW_S, SensorStream
+from sensorhub.pipeline.vendor import PodStream, Translator
 from sensorhub.protocol import spec
 from sensorhub.recording import (
     RECORD_LINK,
@@ -43,6 +44,9 @@ class Processor:
         self._by_name: dict[str, SensorStream] = {}
         self._clock_steps: dict[int, float] = {}  # per sensor: clock steps the gait saw
         self._down: set[str] = set()  # sensors whose link is down
+        self.translators: dict[int, Translator] = {}  # vendor IMUs: bytes -> packets
+        self.pods: dict[int, PodStream] = {}  # footpods: RSC -> Pace events
+        self._names: dict[str, int] = {}
         for entry in sensors:
             self.add_sensor(entry)
         g = gait or GaitConfig()
@@ -51,7 +55,15 @@ class Processor:
     def add_sensor(self, entry: SensorEntry) -> None:
         info = entry.info
         name = entry.name or info.name or f"sensor{entry.index}"
-        self.streams[entry.index] = SensorStream(name, info, self.params)
+        self._names[name] = entry.index
+        if entry.family == "rsc":
+            self.pods[entry.index] = PodStream(entry)
+            return
+        window = CLOCK_WINDOW_S
+        if entry.vendor:
+            tr = self.translators[entry.index] = Translator(entry)
+            window = tr.clock_window_s
+        self.streams[entry.index] = SensorStream(name, info, self.params, window)
         self._clock_steps[entry.index] = 0.0
         self._by_name[name] = self.streams[entry.index]
 
@@ -67,13 +79,22 @@ class Processor:
     def feed(self, t: float, sensor: int, data: bytes | bytearray | memoryview) -> list[AnyEvent]:
         stream = self.streams.get(sensor)
         if stream is None:
-            return []
+            pod = self.pods.get(sensor)
+            if pod is None:
+                return []
+            paces: list[AnyEvent] = []
+            for p in pod.feed(t, data):
+                paces.append(p)
+                self._derive(p, paces)
+            return paces
         out: list[AnyEvent] = []
-        rows = stream.feed_rows(t, data)
-        if len(rows):
-            steps = rows[:, S.O_CLOCK_STEPS].tolist()
-            for ev, c in zip(stream.convert(rows), steps, strict=True):
-                self._add(sensor, c, ev, out)
+        tr = self.translators.get(sensor)
+        for packet in [data] if tr is None else tr.feed(t, data):
+            rows = stream.feed_rows(t, packet)
+            if len(rows):
+                steps = rows[:, S.O_CLOCK_STEPS].tolist()
+                for ev, c in zip(stream.convert(rows), steps, strict=True):
+                    self._add(sensor, c, ev, out)
         now = stream.last_now
         if now == now:  # not nan: a sample has been processed
             self._tick(now, out)
@@ -88,7 +109,12 @@ class Processor:
     def on_link(self, ev: Link) -> list[AnyEvent]:
         """A sensor's link changed: when every sensor is down the runner is "no signal"
         (not standing), until one is back."""
-        if ev.sensor not in self._by_name:
+        index = self._names.get(ev.sensor)
+        if index is None:
+            return []
+        if (tr := self.translators.get(index)) is not None:
+            tr.on_link(ev)
+        if index in self.pods:  # a footpod is no sign of the runner's IMUs
             return []
         if ev.state in ("disconnected", "failed", "gave up"):
             self._down.add(ev.sensor)
@@ -119,6 +145,8 @@ class Processor:
     # ------------------------------------------------------------------ replay
     def replay(self, reader: SessionReader) -> list[AnyEvent]:
         """Every event of a recorded session, exactly as ``feed`` would have given them."""
+        if self.translators or self.pods:
+            return self._replay_records(reader)
         buf = reader.buffer
         heads, sensors, offs, lens = reader.index()
         n = len(offs)
@@ -202,6 +230,20 @@ class Processor:
         links_until(n)
         # every record's own tick comes after its events
         ticks_until(n)
+        return out
+
+    def _replay_records(self, reader: SessionReader) -> list[AnyEvent]:
+        """Replay through ``feed`` and ``on_link``, record by record: vendor notifications
+        are decoded by the same translators a live run uses."""
+        out: list[AnyEvent] = []
+        for rec in reader.records():
+            if rec.kind == RECORD_LINK:
+                ev = link_of(rec.data)
+                if ev is not None:
+                    out.append(ev)
+                    out += self.on_link(ev)
+            else:
+                out += self.feed(rec.t, rec.sensor, rec.data)
         return out
 
 

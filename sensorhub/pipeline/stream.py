@@ -29,6 +29,12 @@ NO_ROWS = np.zeros((0, S.N_OUT))
 NO_ROWS.flags.writeable = False
 
 
+#: Each window of the clock map keeps its earliest arrival (the lower envelope).  A
+#: sensor that notifies a few times a second (Polar batches 0.5-1.5 s) needs longer
+#: windows for as many candidates: the family sets it (``pipeline.vendor``).
+CLOCK_WINDOW_S = 5.0
+
+
 class SensorStream:
     """Everything per sensor between notification bytes and events.
 
@@ -46,7 +52,13 @@ class SensorStream:
     #: does not restart the detectors; a smooth bridge cannot create an impact transient.
     BRIDGE_MAX_S = 0.06
 
-    def __init__(self, name: str, info: DeviceInfo, params: DetectorParams | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        info: DeviceInfo,
+        params: DetectorParams | None = None,
+        clock_window_s: float = CLOCK_WINDOW_S,
+    ) -> None:
         self.name = name
         self.info = info
         self.side = info.side.label
@@ -57,7 +69,7 @@ class SensorStream:
         self._period = 1.0 / info.odr_hz
         self._trk = S.new_tracker()
         self._recent = np.zeros(S.N_RECENT, np.int64)
-        self._clk = S.new_clock(info.odr_hz)
+        self._clk = S.new_clock(info.odr_hz, clock_window_s)
         self._minima = np.zeros((S.N_MINIMA, 2))
         self._last_row = np.zeros(6)
         self._scratch = np.zeros((spec.MAX_SAMPLES_ACC, 6), np.int16)

@@ -6,7 +6,16 @@ from collections import Counter
 
 import numpy as np
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Link, Step, Summary
+from sensorhub.events import (
+    Activity,
+    AnyEvent,
+    Asymmetry,
+    Cadence,
+    Link,
+    Pace,
+    Step,
+    Summary,
+)
 
 
 class SessionSummary:
@@ -24,13 +33,22 @@ class SessionSummary:
         self._impact: list[float] = []
         self._strike: Counter[str] = Counter()
         self._asym: Asymmetry | None = None
+        self._imu_activity = False  # an IMU has said what the runner does
+        self._pod_cadence: list[float] = []
+        self._pod_speed: list[float] = []
+        self._pod_first: Pace | None = None
+        self._pod_last: Pace | None = None
+        self._pod_m = 0.0  # integrated from the speed, for pods without a distance
 
     def on_event(self, ev: AnyEvent) -> list[AnyEvent]:
         if isinstance(ev, Link):  # the link's own news: the session is what the signal says
             return []
         self._first = ev.t if self._first is None else min(self._first, ev.t)
         self._last = max(self._last, ev.t)
-        if isinstance(ev, Activity):
+        if isinstance(ev, Pace):
+            self._pace(ev)
+        elif isinstance(ev, Activity):
+            self._imu_activity = True
             if self._running:
                 self.running_s += ev.t - self._running_since
             self._running = ev.state == "running"
@@ -48,6 +66,27 @@ class SessionSummary:
         elif isinstance(ev, Asymmetry):
             self._asym = ev
         return []
+
+    def _pace(self, ev: Pace) -> None:
+        """A footpod's reading: its cadence and speed while running (as the IMUs say, or
+        the pod itself when there is no IMU), and the distance it covered."""
+        last = self._pod_last
+        if last is not None:
+            self._pod_m += last.speed_m_s * max(0.0, ev.t - last.t)
+        self._pod_first = self._pod_first or ev
+        self._pod_last = ev
+        running = self._running if self._imu_activity else bool(ev.running)
+        if running and ev.speed_m_s > 0:
+            self._pod_cadence.append(ev.cadence_spm)
+            self._pod_speed.append(ev.speed_m_s)
+
+    def _pod_distance(self) -> float | None:
+        first, last = self._pod_first, self._pod_last
+        if first is None or last is None:
+            return None
+        if first.distance_m is not None and last.distance_m is not None:
+            return round(last.distance_m - first.distance_m, 1)
+        return round(self._pod_m, 1)
 
     def finish(self) -> list[AnyEvent]:
         if self._first is None:
@@ -79,5 +118,8 @@ class SessionSummary:
                 contact_si_pct=a.contact_si_pct if a else None,
                 impact_si_pct=a.impact_si_pct if a else None,
                 step_time_si_pct=a.step_time_si_pct if a else None,
+                pod_cadence_spm=median(self._pod_cadence),
+                pod_speed_m_s=median(self._pod_speed),
+                pod_distance_m=self._pod_distance(),
             )
         ]

@@ -72,6 +72,8 @@ class SensorModel(enum.IntEnum):
     BMI270 = 1
     LSM6DSO = 2
     ICM42688 = 3
+    LSM6DS3 = 4  # Movesense
+    BMI160 = 5  # MetaMotion R/RL/C
     SIMULATED = 0x7E
     IMPORTED = 0x7F
 

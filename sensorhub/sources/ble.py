@@ -20,6 +20,7 @@ sampling while the link is down): the ``reconnected`` event says how many.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import re
@@ -34,13 +35,16 @@ from sensorhub.errors import (
     IncompletePacket,
     ProtocolError,
     SensorNotFound,
-    UnsupportedVersion,
 )
 from sensorhub.events import Link, LinkState
+from sensorhub.pipeline.vendor import Translator
 from sensorhub.protocol import codec, spec
-from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, Response, StatusPacket
+from sensorhub.protocol.codec import Advert, DataPacket, DeviceInfo, StatusPacket
+from sensorhub.protocol.vendor import Family
 from sensorhub.recording import SensorEntry
 from sensorhub.sources import SourceBase
+from sensorhub.sources.drivers import Driver, Target, family_of, parse_target, registry
+from sensorhub.sources.drivers.native import NativeDriver
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +81,18 @@ def explain(exc: BaseException) -> BleError:
 
 @dataclass(frozen=True)
 class Found:
-    """A sensor seen in a scan."""
+    """A sensor seen in a scan: its family, and (vendor sensors, read over a short
+    connection) model, battery and what it can stream."""
 
     name: str
     address: str
     rssi_dbm: int
-    advert: Advert | None
+    family: Family
+    advert: Advert | None = None
+    model: str = ""
+    battery_pct: int | None = None
+    streams: str = ""
+    note: str = ""  # why the details are missing
 
     def as_dict(self) -> dict[str, Any]:
         a = self.advert
@@ -90,8 +100,12 @@ class Found:
             "name": self.name,
             "address": self.address,
             "rssi_dbm": self.rssi_dbm,
-            "battery_pct": a.battery_pct if a else None,
+            "family": self.family,
+            "model": self.model,
+            "battery_pct": a.battery_pct if a else self.battery_pct,
+            "streams": self.streams,
             "protocol_version": a.version if a else None,
+            "note": self.note,
         }
 
 
@@ -100,26 +114,50 @@ def _advert(adv: Any) -> Advert | None:
     return codec.decode_advert(bytes(data)) if data is not None else None
 
 
-def _is_sensor(adv: Any) -> bool:
-    return spec.SERVICE_UUID in [u.lower() for u in adv.service_uuids]
+def _family(dev: Any, adv: Any) -> Family | None:
+    return family_of(adv.local_name or dev.name or "", list(adv.service_uuids))
 
 
-async def scan(timeout: float) -> list[Found]:
-    """Every sensorhub sensor advertising within ``timeout`` seconds, strongest first."""
+async def scan(timeout: float, details: bool = True) -> list[Found]:
+    """Every supported sensor advertising within ``timeout`` seconds, strongest first.
+    With ``details``, each vendor sensor is connected briefly for its model, battery and
+    streams (they do not advertise them)."""
     from bleak import BleakScanner
 
     try:
-        seen = await BleakScanner.discover(
-            timeout=timeout, return_adv=True, service_uuids=[spec.SERVICE_UUID]
-        )
+        seen = await BleakScanner.discover(timeout=timeout, return_adv=True)
     except Exception as exc:
         raise explain(exc) from None
-    found = [
-        Found(adv.local_name or dev.name or "", dev.address, int(adv.rssi), _advert(adv))
-        for dev, adv in seen.values()
-        if _is_sensor(adv)
-    ]
+    found = []
+    for dev, adv in seen.values():
+        family = _family(dev, adv)
+        if family is None:
+            continue
+        found.append(
+            Found(
+                adv.local_name or dev.name or "", dev.address, int(adv.rssi), family, _advert(adv)
+            )
+        )
+    if details:
+        found = list(await asyncio.gather(*(_details(f, seen) for f in found)))
     return sorted(found, key=lambda f: -f.rssi_dbm)
+
+
+async def _details(f: Found, seen: dict[str, Any]) -> Found:
+    """A vendor sensor's model, battery and streams, over a short connection."""
+    from bleak import BleakClient
+
+    drv = registry()[f.family]
+    describe = getattr(drv, "describe", None)
+    if describe is None:
+        return f
+    dev = next((d for d, _ in seen.values() if d.address == f.address), f.address)
+    try:
+        async with asyncio.timeout(10.0), BleakClient(dev, timeout=8.0) as client:
+            model, battery, streams = await describe(client)
+    except Exception as exc:
+        return dataclasses.replace(f, note=f"no details: {explain(exc).message}")
+    return dataclasses.replace(f, model=model, battery_pct=battery, streams=streams)
 
 
 class Finder:
@@ -146,9 +184,7 @@ class Finder:
 
         async with self._lock:
             if on and self._scanner is None:
-                scanner = BleakScanner(
-                    detection_callback=self._seen, service_uuids=[spec.SERVICE_UUID]
-                )
+                scanner = BleakScanner(detection_callback=self._seen)
                 await scanner.start()
                 self._scanner = scanner
             elif not on and self._scanner is not None and not self._wanted:
@@ -185,6 +221,7 @@ class _Marker:
     rssi_dbm: int | None = None
     clock_offset_us: float | None = None
     clock_rtt_ms: float | None = None
+    battery_pct: int | None = None
 
 
 @dataclass
@@ -195,14 +232,16 @@ class _Account:
     lost_at: float | None = None  # session time the link went down
     reconnected: _Marker | None = None  # waiting for its first packet
     battery: int | None = None
+    translator: Translator | None = None  # a vendor sensor's notifications -> packets
 
 
 class SensorLink:
-    """One sensor: find, connect, configure, stream; reconnect after a link loss."""
+    """One sensor: find, connect, configure, stream; reconnect after a link loss.  What
+    is family-specific (GATT layout, commands) is its :class:`Driver`."""
 
     def __init__(
         self,
-        target: str,
+        target: Target,
         index: int,
         queue: asyncio.Queue[Any],
         config: BleConfig,
@@ -216,33 +255,30 @@ class SensorLink:
         self.config = config
         self.clock = clock
         self.info: DeviceInfo | None = None
-        self.address = target if ADDRESS.match(target) else ""
+        self.entry: SensorEntry | None = None
+        self.driver: Driver | None = None
+        self.address = target.name_or_address if ADDRESS.match(target.name_or_address) else ""
         self.client: Any = None
         self.connected = False
         self.closing = False
         self.dropped = 0  # notifications the full queue could not take
         self.reconnects = 0
         self._lost = asyncio.Event()
-        self._responses: asyncio.Queue[bytes] = asyncio.Queue()
-        self._token = 0
         self._rng = random.Random()
 
     # ------------------------------------------------------------ callbacks
-    def _put(self, item: Any) -> None:
+    def put(self, item: Any) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped += 1
 
-    def _on_data(self, _char: Any, data: bytearray) -> None:
-        self._put((self.clock(), self.index, bytes(data)))
-
-    def _on_control(self, _char: Any, data: bytearray) -> None:
-        self._responses.put_nowait(bytes(data))
+    def on_data(self, _char: Any, data: bytearray) -> None:
+        self.put((self.clock(), self.index, bytes(data)))
 
     def _on_disconnect(self, _client: Any) -> None:
         if self.connected and not self.closing:
-            self._put(_Marker(self.clock(), self.index, "disconnected", reason="link lost"))
+            self.put(_Marker(self.clock(), self.index, "disconnected", reason="link lost"))
         self.connected = False
         self._lost.set()
 
@@ -250,67 +286,25 @@ class SensorLink:
     def _matches(self, dev: Any, adv: Any) -> bool:
         if self.address:
             return bool(dev.address.upper() == self.address.upper())
-        return (adv.local_name or dev.name) == self.target and _is_sensor(adv)
+        name = adv.local_name or dev.name
+        return name == self.target.name_or_address and _family(dev, adv) is not None
 
     async def _find(self, timeout: float) -> tuple[Any, Any]:
         found = await self.finder.find(self._matches, timeout)
         if found is None:
             raise SensorNotFound(
-                f"sensor {self.target!r} not found within {timeout:g} s",
+                f"sensor {self.target.name_or_address!r} not found within {timeout:g} s",
                 "is it switched on and in range? `sensorhub scan` lists the sensors it sees",
             )
         return found
 
-    async def _command(self, cmd: codec.Command, what: str) -> Response:
-        self._token = (self._token + 1) % 256
-        cmd = codec.Command(cmd.opcode, self._token, cmd.payload)
-        while not self._responses.empty():
-            self._responses.get_nowait()
-        await self.client.write_gatt_char(spec.CONTROL_CHAR_UUID, codec.encode(cmd), response=True)
-        async with asyncio.timeout(3.0):
-            while True:
-                try:
-                    msg, _ = codec.decode(await self._responses.get())
-                except UnsupportedVersion as exc:
-                    raise self._newer(exc) from None
-                except (ProtocolError, IncompletePacket):
-                    continue
-                if isinstance(msg, Response) and msg.token == self._token:
-                    break
-        if msg.code != spec.ResultCode.OK:
-            raise CommandRejected(
-                f"sensor {self.name} rejected {what}: "
-                f"{spec.ResultCode(msg.code).name.lower().replace('_', ' ')}",
-                "check [ble] in the configuration against what the sensor supports",
-            )
-        return msg
-
-    def _newer(self, exc: UnsupportedVersion | None = None, version: int | None = None) -> BleError:
-        v = version if version is not None else getattr(exc, "version", "another")
-        return BleError(
-            f"sensor {self.name} speaks protocol version {v}; this sensorhub speaks "
-            f"{spec.PROTOCOL_VERSION}",
-            "update sensorhub (pip install -U sensorhub)",
-        )
-
     @property
     def name(self) -> str:
-        return self.info.name if self.info is not None else self.target
+        return self.info.name if self.info is not None else self.target.name_or_address
 
-    async def _sync_clock(self) -> tuple[float, float]:
-        """Best of five TIME_SYNC round trips: (device us - host us, round trip ms)."""
-        best: tuple[float, float] | None = None
-        for k in range(5):
-            t0 = self.clock()
-            resp = await self._command(codec.time_sync(k), "TIME_SYNC")
-            t1 = self.clock()
-            _, device_us = codec.parse_time_sync_reply(resp)
-            rtt = t1 - t0
-            offset = device_us - (t0 + t1) / 2 * 1e6
-            if best is None or rtt < best[1]:
-                best = (offset, rtt)
-        assert best is not None
-        return best[0], best[1] * 1e3
+    @property
+    def family(self) -> Family:
+        return self.driver.family if self.driver is not None else "sensorhub"
 
     async def connect(self, timeout: float, first: bool) -> None:
         """Find the sensor, connect, (first time) configure it, sync, stream."""
@@ -320,9 +314,14 @@ class SensorLink:
         dev, adv = await self._find(timeout)
         self.address = dev.address
         log.debug("%s: seen at %s (%s dBm), connecting", self.target, dev.address, adv.rssi)
+        family = _family(dev, adv) or "sensorhub"
+        if self.driver is None or self.driver.family != family:
+            self.driver = registry()[family](self)
+        driver = self.driver
         advert = _advert(adv)
-        if advert is not None and advert.version > spec.PROTOCOL_VERSION:
-            raise self._newer(version=advert.version)
+        if family == "sensorhub" and advert is not None and advert.version > spec.PROTOCOL_VERSION:
+            assert isinstance(driver, NativeDriver)
+            raise driver.newer(version=advert.version)
         self._lost.clear()
         client = BleakClient(
             dev, disconnected_callback=self._on_disconnect, timeout=self.config.connect_timeout_s
@@ -330,48 +329,49 @@ class SensorLink:
         await client.connect()
         self.client = client
         try:
-            try:
-                info, _ = codec.decode(await client.read_gatt_char(spec.INFO_CHAR_UUID))
-            except UnsupportedVersion as exc:
-                raise self._newer(exc) from None
-            if not isinstance(info, DeviceInfo):
-                raise BleError(f"sensor {self.target!r} sent no device info")
-            self.info = info
-            await client.start_notify(spec.CONTROL_CHAR_UUID, self._on_control)
-            if first:
-                cfg = self.config
-                await self._command(codec.stop_stream(), "STOP_STREAM")
-                await self._command(codec.set_odr(cfg.odr_hz), f"an output rate of {cfg.odr_hz} Hz")
-                await self._command(
-                    codec.set_ranges(cfg.acc_range_g, cfg.gyro_range_dps),
-                    f"ranges of {cfg.acc_range_g} g / {cfg.gyro_range_dps} deg/s",
-                )
-                # what the sensor runs at now, for the signal core
-                info, _ = codec.decode(await client.read_gatt_char(spec.INFO_CHAR_UUID))
-                assert isinstance(info, DeviceInfo)
-                self.info = info
-            offset, rtt = await self._sync_clock()
+            await driver.setup(client, first)
+            self.info = driver.info
+            synced = await driver.sync_clock(client)
+            offset, rtt = synced if synced is not None else (None, None)
             # queued before any data of this connection: the accounting of the samples
             # lost in the outage starts from the first packet after it
-            self._put(
+            self.put(
                 _Marker(
                     self.clock(),
                     self.index,
                     "connected" if first else "reconnected",
                     rssi_dbm=int(adv.rssi),
-                    clock_offset_us=round(offset, 1),
-                    clock_rtt_ms=round(rtt, 2),
+                    clock_offset_us=None if offset is None else round(offset, 1),
+                    clock_rtt_ms=None if rtt is None else round(rtt, 2),
                 )
             )
-            await client.start_notify(spec.DATA_CHAR_UUID, self._on_data)
-            await client.start_notify(spec.STATUS_CHAR_UUID, self._on_data)
-            await self._command(codec.start_stream(), "START_STREAM")
-        except BaseException:
+            if family != "sensorhub" and (pct := await driver.read_battery(client)) is not None:
+                self.put(_Marker(self.clock(), self.index, "battery", battery_pct=pct))
+            await driver.start(client)
+            self.info = driver.info
+            if self.info is None:
+                raise BleError(f"sensor {self.name!r}: its driver gave no device info")
+            if first or self.entry is None:
+                self.entry = SensorEntry.from_info(
+                    self.index, self.info, self.address, family, dict(driver.settings)
+                )
+        except BaseException as exc:
             log.debug("%s: connection attempt failed", self.target, exc_info=True)
+            lost = self._lost.is_set()  # before our own disconnect sets it
             await self._disconnect_quietly()
+            if (
+                lost
+                and first
+                and isinstance(exc, Exception)
+                and not isinstance(exc, CommandRejected)
+            ):
+                raise BleError(
+                    f"sensor {self.name!r} disconnected while it was being configured",
+                    "is its battery low, or is it out of range? Bring it closer and retry",
+                ) from None
             raise
         self.connected = True
-        log.debug("%s: streaming (clock offset %.0f us, rtt %.2f ms)", self.target, offset, rtt)
+        log.debug("%s: streaming (%s)", self.target, family)
 
     async def _disconnect_quietly(self) -> None:
         if self.client is not None:
@@ -394,7 +394,7 @@ class SensorLink:
             while not self.closing:
                 give_up = self.config.give_up_s
                 if give_up and self.clock() - lost_at > give_up:
-                    self._put(_Marker(self.clock(), self.index, "gave up", reason="timeout"))
+                    self.put(_Marker(self.clock(), self.index, "gave up", reason="timeout"))
                     return
                 try:
                     # scanning is itself the wait: the sensor is back as soon as it is seen
@@ -405,7 +405,7 @@ class SensorLink:
                     continue
                 except BleError as exc:  # it came back as something we cannot use
                     log.debug("%s: giving up on it", self.target, exc_info=True)
-                    self._put(_Marker(self.clock(), self.index, "failed", reason=str(exc)))
+                    self.put(_Marker(self.clock(), self.index, "failed", reason=str(exc)))
                     return
                 except Exception:
                     delay = self._rng.uniform(0.0, min(cap, 0.1 * 2**attempt))
@@ -425,14 +425,12 @@ class SensorLink:
         client = self.client
         if client is None:
             return
-        if not self.connected:  # between connect and streaming, or already gone
+        if not self.connected or self.driver is None:  # between connect and streaming
             await self._disconnect_quietly()
             return
         try:
             async with asyncio.timeout(3.0):
-                await self._command(codec.stop_stream(), "STOP_STREAM")
-                for uuid in (spec.DATA_CHAR_UUID, spec.STATUS_CHAR_UUID, spec.CONTROL_CHAR_UUID):
-                    await client.stop_notify(uuid)
+                await self.driver.stop(client)
         except Exception:
             pass
         self.connected = False
@@ -444,7 +442,7 @@ class BleSource(SourceBase):
     """Notifications of one or more BLE sensors (each supervised on its own), with link
     events (connected, disconnected, reconnected with the samples lost, battery)."""
 
-    targets: list[str]
+    targets: list[str | Target]
     config: BleConfig
     clock: Callable[[], float] | None = None
     queue_size: int = 20_000
@@ -459,7 +457,14 @@ class BleSource(SourceBase):
         self._queue: asyncio.Queue[Any] = asyncio.Queue(self.queue_size)
         finder = Finder()
         self.links = [
-            SensorLink(t, k, self._queue, self.config, clock, finder)
+            SensorLink(
+                t if isinstance(t, Target) else parse_target(t),
+                k,
+                self._queue,
+                self.config,
+                clock,
+                finder,
+            )
             for k, t in enumerate(self.targets)
         ]
         try:
@@ -469,11 +474,7 @@ class BleSource(SourceBase):
         except Exception as exc:
             await self.close()
             raise explain(exc) from None
-        self.sensors = [
-            SensorEntry.from_info(link.index, link.info, link.address)
-            for link in self.links
-            if link.info is not None
-        ]
+        self.sensors = [link.entry for link in self.links if link.entry is not None]
         # the link supervisors belong to this source's TaskGroup, closed by close()
         group = asyncio.TaskGroup()
         await group.__aenter__()
@@ -504,6 +505,10 @@ class BleSource(SourceBase):
         """``(t, sensor, bytes)`` and :class:`Link` events; ``None`` every 0.25 s of quiet
         so the pipeline can notice a stop while every link is down."""
         accounts = [_Account() for _ in self.links]
+        for link, acc in zip(self.links, accounts, strict=True):
+            if link.entry is not None and link.entry.family not in ("sensorhub", "rsc"):
+                # the same decoding the pipeline does, for the samples lost in an outage
+                acc.translator = Translator(link.entry)
         while True:
             try:
                 async with asyncio.timeout(0.25):
@@ -512,7 +517,10 @@ class BleSource(SourceBase):
                 yield None
                 continue
             if isinstance(item, _Marker):
-                yield self._link_event(item, accounts[item.sensor])
+                ev = self._link_event(item, accounts[item.sensor])
+                if ev is not None and (tr := accounts[item.sensor].translator) is not None:
+                    tr.on_link(ev)
+                yield ev
                 continue
             t, sensor, data = item
             for ev in self._account(t, sensor, data, accounts[sensor]):
@@ -532,6 +540,10 @@ class BleSource(SourceBase):
         if m.state == "reconnected":
             acc.reconnected = m  # reported with the samples lost, at the first packet
             return None
+        if m.state == "battery":
+            if m.battery_pct == acc.battery:
+                return None
+            acc.battery = m.battery_pct
         return Link(
             t=m.t,
             sensor=name,
@@ -540,45 +552,58 @@ class BleSource(SourceBase):
             address=address,
             reason=m.reason,
             rssi_dbm=m.rssi_dbm,
+            battery_pct=m.battery_pct,
             clock_offset_us=m.clock_offset_us,
             clock_rtt_ms=m.clock_rtt_ms,
         )
 
     def _account(self, t: float, sensor: int, data: bytes, acc: _Account) -> list[Link]:
-        try:
-            msg, _ = codec.decode(data)
-        except (ProtocolError, IncompletePacket):
-            return []  # the signal core counts corrupt packets
-        name, side = self._entry(sensor)
+        if self.links[sensor].family == "rsc":
+            return []  # a footpod has no samples to lose
+        packets = [data] if acc.translator is None else acc.translator.feed(t, data)
         out: list[Link] = []
-        if isinstance(msg, StatusPacket) and msg.battery_pct != acc.battery:
-            acc.battery = msg.battery_pct
-            out.append(Link(t=t, sensor=name, side=side, state="battery", battery_pct=acc.battery))
-        if isinstance(msg, DataPacket):
-            end = msg.first_index + msg.count
-            if (m := acc.reconnected) is not None:
-                lost = (
-                    0
-                    if acc.next_index is None
-                    else (msg.first_index - acc.next_index) % (spec.INDEX_MODULO)
-                )
+        for packet in packets:
+            try:
+                msg, _ = codec.decode(packet)
+            except (ProtocolError, IncompletePacket):
+                continue  # the signal core counts corrupt packets
+            name, side = self._entry(sensor)
+            if isinstance(msg, StatusPacket) and msg.battery_pct != acc.battery:
+                acc.battery = msg.battery_pct
                 out.append(
-                    Link(
-                        t=t,
-                        sensor=name,
-                        side=side,
-                        state="reconnected",
-                        address=self.links[sensor].address,
-                        outage_s=None if acc.lost_at is None else round(m.t - acc.lost_at, 3),
-                        samples_lost=lost,
-                        rssi_dbm=m.rssi_dbm,
-                        clock_offset_us=m.clock_offset_us,
-                        clock_rtt_ms=m.clock_rtt_ms,
-                    )
+                    Link(t=t, sensor=name, side=side, state="battery", battery_pct=acc.battery)
                 )
-                acc.reconnected = None
-            if acc.next_index is None or (end - acc.next_index) % spec.INDEX_MODULO < (
-                spec.INDEX_MODULO // 2
-            ):
-                acc.next_index = end % spec.INDEX_MODULO
+            if isinstance(msg, DataPacket):
+                self._count(t, sensor, msg, acc, out)
         return out
+
+    def _count(
+        self, t: float, sensor: int, msg: DataPacket, acc: _Account, out: list[Link]
+    ) -> None:
+        name, side = self._entry(sensor)
+        end = msg.first_index + msg.count
+        if (m := acc.reconnected) is not None:
+            lost = (
+                0
+                if acc.next_index is None
+                else (msg.first_index - acc.next_index) % (spec.INDEX_MODULO)
+            )
+            out.append(
+                Link(
+                    t=t,
+                    sensor=name,
+                    side=side,
+                    state="reconnected",
+                    address=self.links[sensor].address,
+                    outage_s=None if acc.lost_at is None else round(m.t - acc.lost_at, 3),
+                    samples_lost=lost,
+                    rssi_dbm=m.rssi_dbm,
+                    clock_offset_us=m.clock_offset_us,
+                    clock_rtt_ms=m.clock_rtt_ms,
+                )
+            )
+            acc.reconnected = None
+        if acc.next_index is None or (end - acc.next_index) % spec.INDEX_MODULO < (
+            spec.INDEX_MODULO // 2
+        ):
+            acc.next_index = end % spec.INDEX_MODULO

@@ -52,12 +52,25 @@ class SimulatedBleSource(SourceBase):
     """The simulator's sensors as BLE peripherals on a fake BlueZ in this process, read
     through the real BLE source (bleak): the demo exercises the whole BLE path.  Ends
     when the simulated run does.  Needs ``dbus-daemon``.  ``speed`` runs the simulated
-    clock (shared by the sensors and the host) faster than real time."""
+    clock (shared by the sensors and the host) faster than real time.  ``family`` serves
+    them as a vendor's simulated twins (``firmware_sim.twins``), ``pod`` adds a footpod,
+    ``twin_options`` makes the twins misbehave on purpose."""
 
-    def __init__(self, config: Any, ble: Any, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: Any,
+        ble: Any,
+        speed: float = 1.0,
+        family: str = "sensorhub",
+        pod: bool = False,
+        twin_options: Any = None,
+    ) -> None:
         self.config = config
         self.ble = ble
         self.speed = speed
+        self.family = family
+        self.pod = pod
+        self.twin_options = twin_options
         self.sensors: list[SensorEntry] = []
         self._stop = asyncio.Event()
 
@@ -81,17 +94,32 @@ class SimulatedBleSource(SourceBase):
             ready.set()
 
         self._serving = asyncio.create_task(
-            serve(self.config, on_ready, stop=self._stop, speed=self.speed)
+            serve(
+                self.config,
+                on_ready,
+                stop=self._stop,
+                speed=self.speed,
+                family=self.family,
+                twin_options=self.twin_options,
+                pod=self.pod,
+            )
         )
         waiting = asyncio.create_task(ready.wait())
         await asyncio.wait({self._serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.is_set():
             waiting.cancel()
             self._serving.result()  # raises what went wrong
-        self.peripheral = box["p"]
-        self.source = BleSource(
-            [d.name for d in self.peripheral.devices], self.ble, clock=self.peripheral.clock
-        )
+        self.peripheral = p = box["p"]
+        if self.family == "sensorhub":
+            targets = [d.name for d in p.devices]
+        else:  # vendor sensors are told where they are worn
+            targets = [
+                f"{d.name}:{s.side.label}-{s.mounting.label}"
+                for d, s in zip(p.devices, p.run.sensors, strict=True)
+            ]
+        if self.pod:
+            targets.append(f"{p.pod_device.name}:pod")
+        self.source = BleSource(list(targets), self.ble, clock=p.clock)
         await self.source.open()
         self.sensors = self.source.sensors
 

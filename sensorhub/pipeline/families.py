@@ -1,0 +1,47 @@
+"""Each vendor family's stream decoder, built from a sensor entry's ``settings`` (what its
+driver configured, recorded with the session), behind the one ``FamilyStream`` shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensorhub.pipeline.vendor import register
+from sensorhub.protocol import polar
+from sensorhub.protocol.codec import DeviceInfo
+from sensorhub.protocol.vendor import SampleBlock
+
+
+class _Polar:
+    """PMD ACC (+ GYRO) frames.  A Polar sensor stops its streams at a disconnect and
+    the host starts them again: the frame timestamps carry on, so the stream carries on
+    and counts what the outage cost.  About one frame a second: the clock map's windows
+    are 30 s, so each still holds about 30 arrivals to take the earliest of."""
+
+    clock_window_s = 30.0
+
+    def __init__(self, settings: dict[str, Any], info: DeviceInfo) -> None:
+        gyro = bool(settings.get("gyro", True))
+        self.stream = polar.PolarStream(
+            float(settings["rate_hz"]),
+            acc_factor=float(settings["acc_factor"]),
+            gyro_factor=float(settings["gyro_factor"]) if gyro else None,
+            gyro=gyro,
+            acc_frame_type=int(settings.get("acc_frame_type", 0x80)),
+            gyro_frame_type=int(settings.get("gyro_frame_type", 0x80)),
+            acc_range_g=info.acc_range_g,
+            gyro_range_dps=info.gyro_range_dps if gyro else None,
+        )
+
+    @property
+    def samples_lost(self) -> int:
+        return int(self.stream.samples_lost)
+
+    def feed(self, t: float, data: bytes) -> list[SampleBlock]:
+        blocks: list[SampleBlock] = self.stream.feed(data)
+        return blocks
+
+    def restart(self, t: float) -> None:
+        pass
+
+
+register("polar")(_Polar)
