@@ -113,7 +113,7 @@ class SimulatedPeripheral:
         )
         twin.dev = dev
         dev.on_connect = twin.on_connect
-        dev.on_disconnect = lambda _reason: twin.on_disconnect()
+        dev.on_disconnect = lambda reason: twin.on_disconnect(reason == "central")
         return dev
 
     def _add_twin(self, k: int, sensor: SimulatedSensor) -> FakeDevice:

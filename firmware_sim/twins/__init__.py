@@ -68,7 +68,8 @@ class Twin:
         self.delivered = 0  # data notifications that arrived
         self.started = False  # the host started streaming at least once
         self.forwarding = False  # the host's streams are on (this connection)
-        self.awaiting = False  # the link came back; the host has not restarted yet
+        self.awaiting = False  # the link was lost; the host has not restarted yet
+        self.host_left = False  # the host stopped or disconnected on purpose
         self._dropped_on = False
 
     # ------------------------------------------------------------ description
@@ -108,21 +109,31 @@ class Twin:
         self.started = True
         self.forwarding = True
         self.awaiting = False
+        self.host_left = False
 
     def stop_forwarding(self, by_host: bool) -> None:
         self.forwarding = False
         if by_host:
             self.awaiting = False
+            self.host_left = True
 
     def on_connect(self) -> None:
-        if self.started:
+        pass
+
+    def on_disconnect(self, by_host: bool) -> None:
+        """The link went: a loss stops the host's streams (it must start them again);
+        a host that disconnects on purpose has what it wanted."""
+        self.forwarding = False
+        if by_host:
+            self.host_left = True
+            self.awaiting = False
+        elif self.started:
             self.awaiting = True
 
-    def on_disconnect(self) -> None:
-        """A link loss stops the host's streams (it must start them again)."""
-        self.forwarding = False
-        if self.started:
-            self.awaiting = True
+    @property
+    def counting(self) -> bool:
+        """Whether a sample that does not reach the host now is lost to it (truth)."""
+        return self.started and not self.host_left and (self.forwarding or self.awaiting)
 
     def battery(self) -> bytes:
         return bytes([self.sensor.status().battery_pct])
@@ -149,7 +160,7 @@ class Twin:
         if samples:
             if sent:
                 self.delivered += 1
-            elif self.started and (self.forwarding or self.awaiting or not self.connected):
+            elif self.counting:
                 self.undelivered += samples
         return sent
 

@@ -237,19 +237,18 @@ class PolarTwin(Twin):
         self.stop_forwarding(by_host=True)
         self._buf = []
 
-    def on_disconnect(self) -> None:
-        super().on_disconnect()
-        self.ranges = {}  # a link loss stops the streams (SDK mode stays)
-        lost = sum(len(b) for b in self._buf)
-        if lost and self.started:
-            self.undelivered += lost
+    def on_disconnect(self, by_host: bool) -> None:
+        if self.counting:  # what the unsent frame held
+            self.undelivered += sum(len(b) for b in self._buf)
+        super().on_disconnect(by_host)
+        self.ranges = {}  # a disconnect stops the streams (SDK mode stays)
         self._buf = []
 
     # ------------------------------------------------------------ data
     def on_samples(self, t: float, first_index: int, samples: npt.NDArray[np.int16]) -> None:
         n = len(samples)
         if not self.forwarding:
-            if self.started and (self.awaiting or not self.connected):
+            if self.counting:
                 self.undelivered += n
             return
         if self._next_index is not None and first_index != self._next_index:

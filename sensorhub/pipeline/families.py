@@ -18,6 +18,7 @@ class _Polar:
     are 30 s, so each still holds about 30 arrivals to take the earliest of."""
 
     clock_window_s = 30.0
+    batching = True
 
     def __init__(self, settings: dict[str, Any], info: DeviceInfo) -> None:
         gyro = bool(settings.get("gyro", True))

@@ -163,6 +163,13 @@ async def run_pipeline(
                 if stop_event is not None and stop_event.is_set():
                     summary.stopped_by = "stop requested"
                     break
+            # what the processor still holds (events of batching sensors, in time order)
+            events = processor.finish()
+            for stage in stages:
+                events += [x for ev in list(events) for x in stage.on_event(ev)]
+            for ev in events:
+                summary.events[str(ev.__struct_config__.tag)] += 1
+                await bus.put(ev, raw=False)
             for stage in stages:  # what a stage has to say at the end (a session summary)
                 for ev in stage.finish():
                     summary.events[str(ev.__struct_config__.tag)] += 1

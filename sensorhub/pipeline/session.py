@@ -3,6 +3,7 @@ evaluation and (behind the asyncio runner) live runs."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,6 +14,7 @@ from sensorhub.dsp import _stream as S
 from sensorhub.dsp.detector import DetectorParams
 from sensorhub.events import AnyEvent, Link, Step
 from sensorhub.pipeline.gait import Gait
+from sensorhub.pipeline.merge import TimeMerge
 from sensorhub.pipeline.stream import CLOCK_WINDOW_S, SensorStream
 from sensorhub.pipeline.vendor import PodStream, Translator
 from sensorhub.protocol import spec
@@ -49,6 +51,9 @@ class Processor:
         self._names: dict[str, int] = {}
         for entry in sensors:
             self.add_sensor(entry)
+        #: sensors that batch (Polar) reach the gait through a time-ordered merge
+        batching = any(tr.batching for tr in self.translators.values())
+        self.merge = TimeMerge(list(self.streams)) if batching and len(self.streams) > 1 else None
         g = gait or GaitConfig()
         self.gait = Gait(self._has_gyro, g.smoothing_steps, g.asymmetry_steps, g.asymmetry_every)
 
@@ -89,15 +94,35 @@ class Processor:
             return paces
         out: list[AnyEvent] = []
         tr = self.translators.get(sensor)
+        merge = self.merge
         for packet in [data] if tr is None else tr.feed(t, data):
             rows = stream.feed_rows(t, packet)
             if len(rows):
                 steps = rows[:, S.O_CLOCK_STEPS].tolist()
                 for ev, c in zip(stream.convert(rows), steps, strict=True):
-                    self._add(sensor, c, ev, out)
+                    if merge is None:
+                        self._add(sensor, c, ev, out)
+                    else:
+                        merge.push(sensor, c, ev)
         now = stream.last_now
-        if now == now:  # not nan: a sample has been processed
+        if merge is not None:
+            merge.note(sensor, t, now)
+            self._release(t, out)
+            now = min(now, merge.horizon(t))  # the gait's clock: what it has been told
+        if math.isfinite(now):  # (nan: no sample processed yet; -inf: waiting for one)
             self._tick(now, out)
+        return out
+
+    def _release(self, now_host: float, out: list[AnyEvent], final: bool = False) -> None:
+        assert self.merge is not None
+        for k, c, ev in self.merge.release(now_host, final):
+            self._add(k, c, ev, out)
+
+    def finish(self) -> list[AnyEvent]:
+        """The end of the session: what the merge still holds."""
+        out: list[AnyEvent] = []
+        if self.merge is not None:
+            self._release(math.inf, out, final=True)
         return out
 
     def _tick(self, now: float, out: list[AnyEvent]) -> None:
@@ -114,6 +139,11 @@ class Processor:
             return []
         if (tr := self.translators.get(index)) is not None:
             tr.on_link(ev)
+        if self.merge is not None and index in self.streams:
+            if ev.state in ("disconnected", "failed", "gave up"):
+                self.merge.down.add(index)
+            elif ev.state in ("connected", "reconnected"):
+                self.merge.down.discard(index)
         if index in self.pods:  # a footpod is no sign of the runner's IMUs
             return []
         if ev.state in ("disconnected", "failed", "gave up"):
@@ -244,7 +274,7 @@ class Processor:
                     out += self.on_link(ev)
             else:
                 out += self.feed(rec.t, rec.sensor, rec.data)
-        return out
+        return out + self.finish()
 
 
 def process_session(reader: SessionReader, params: DetectorParams | None = None) -> list[AnyEvent]:

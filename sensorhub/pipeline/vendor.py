@@ -31,6 +31,9 @@ class FamilyStream(Protocol):
 
     samples_lost: int
     clock_window_s: float
+    #: delivers a second or so of samples at once: the gait needs the merge
+    #: (``pipeline.merge``) to see both feet in time order
+    batching: bool
 
     def feed(self, t: float, data: bytes) -> list[SampleBlock]: ...
 
@@ -67,6 +70,7 @@ class Translator:
         self.stream = make_stream(entry)
         self.packer = Packer(entry.info.odr_hz)
         self.clock_window_s = float(self.stream.clock_window_s)
+        self.batching = bool(self.stream.batching)
         self.undecodable = 0  # notifications the family decoder refused
 
     def feed(self, t: float, data: bytes | bytearray | memoryview) -> list[bytes]:

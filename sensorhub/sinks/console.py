@@ -23,7 +23,17 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from sensorhub.events import Activity, AnyEvent, Asymmetry, Cadence, Cue, Link, Step, Summary
+from sensorhub.events import (
+    Activity,
+    AnyEvent,
+    Asymmetry,
+    Cadence,
+    Cue,
+    Link,
+    Pace,
+    Step,
+    Summary,
+)
 from sensorhub.pipeline.runner import STOP
 
 #: steps each row averages over
@@ -76,6 +86,7 @@ class Dashboard:
         self.target: float | None = None
         self.metronome = "off"
         self.asymmetry: Asymmetry | None = None
+        self.pace: Pace | None = None  # a footpod's latest reading
 
     def update(self, ev: AnyEvent) -> None:
         with self.lock:
@@ -115,6 +126,8 @@ class Dashboard:
             self.metronome = f"on, gain {ev.gain:.2f}" if ev.playing else "off"
         elif isinstance(ev, Asymmetry):
             self.asymmetry = ev
+        elif isinstance(ev, Pace):
+            self.pace = ev
         elif isinstance(ev, Link):
             row = self.rows.setdefault(ev.sensor, SensorRow(ev.side))
             if ev.battery_pct is not None:
@@ -161,6 +174,17 @@ class Dashboard:
                 f"{row.battery} %" if row.battery is not None else "-",
             )
         parts: list[Any] = [head, table]
+        pace = self.pace
+        if pace is not None:
+            per_km = pace.pace_s_per_km
+            parts.append(
+                Text(
+                    f"footpod ({pace.sensor}): cadence {pace.cadence_spm:.0f} steps/min, "
+                    f"{pace.speed_m_s:.2f} m/s"
+                    + (f" ({int(per_km // 60)}:{int(per_km % 60):02d} /km)" if per_km else "")
+                    + (f", {pace.distance_m:.0f} m" if pace.distance_m is not None else "")
+                )
+            )
         a = self.asymmetry
         if a is not None and a.contact_si_pct is not None:
             line = Text("left/right (+: right higher):")
@@ -227,6 +251,13 @@ def describe(ev: AnyEvent, cadence: float) -> str | None:
             f"cadence {_fmt(ev.cadence_spm, '.1f', ' steps/min')}, "
             f"contact {_fmt(ev.contact_ms, '.0f', ' ms')}, "
             f"impact {_fmt(ev.impact_g, '.1f', ' g')}{p90}, strike {strike}[/]"
+            + (
+                f"\n[bold]footpod: cadence {_fmt(ev.pod_cadence_spm, '.1f', ' steps/min')}, "
+                f"speed {_fmt(ev.pod_speed_m_s, '.2f', ' m/s')}, "
+                f"distance {_fmt(ev.pod_distance_m, '.0f', ' m')}[/]"
+                if ev.pod_cadence_spm is not None or ev.pod_distance_m is not None
+                else ""
+            )
         )
     if isinstance(ev, Activity):
         return f"[bold]{ev.t:8.3f} s  {ev.state}[/]"

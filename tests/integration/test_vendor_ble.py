@@ -24,9 +24,10 @@ from firmware_sim.run import SimConfig, default_config
 from firmware_sim.twins import TwinOptions
 from sensorhub.config import BleConfig
 from sensorhub.evaluation import TruthRow, evaluate
-from sensorhub.events import AnyEvent, Link, decode_json, encode_json
+from sensorhub.events import AnyEvent, Link, Pace, Summary, decode_json, encode_json
 from sensorhub.pipeline.runner import run_pipeline
 from sensorhub.pipeline.session import Processor
+from sensorhub.pipeline.summary import SessionSummary
 from sensorhub.recording import SessionHeader, SessionReader, SessionWriter
 from sensorhub.sinks.files import JsonlSink, RecorderSink
 from sensorhub.sources.simulated import SimulatedBleSource
@@ -78,7 +79,7 @@ async def live_run(
     sinks = [JsonlSink(jsonl), RecorderSink(SessionWriter(tmp_path / "live.shs", header))]
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(seconds / SPEED, stop.set)
-    summary = await run_pipeline(sim, processor, sinks, stop_event=stop)
+    summary = await run_pipeline(sim, processor, sinks, stop_event=stop, stages=[SessionSummary()])
     await sim.source.close()
     await sim.close()
     events = [decode_json(x) for x in jsonl.read_bytes().splitlines()]
@@ -91,9 +92,9 @@ def truth_rows(p: SimulatedPeripheral) -> list[TruthRow]:
 
 def replays_to_the_live_events(run: LiveRun, tmp_path: Path) -> None:
     reader = SessionReader(tmp_path / "live.shs")
-    assert {e.family for e in reader.sensors} == {run.source.family}
+    assert [e.family for e in reader.sensors] == [e.family for e in run.source.sensors]
     replayed = [encode_json(e) for e in Processor(reader.sensors).replay(reader)]
-    assert replayed == [encode_json(e) for e in run.events]
+    assert replayed == [encode_json(e) for e in run.events if not isinstance(e, Summary)]
 
 
 @pytest.mark.parametrize("family", IMU_FAMILIES)
@@ -221,3 +222,34 @@ def test_error_paths_are_one_line(family: str, tmp_path: Path) -> None:
         one_line_error(live(p), "disconnected while it was being configured")
     finally:
         p.close()
+
+
+async def test_footpod_beside_two_imus(tmp_path: Path) -> None:
+    """A footpod joins the run: its speed and cadence become pace events at its rate (1 Hz)
+    and the summary puts its cadence beside the IMUs'."""
+    family = IMU_FAMILIES[0]
+    cfg = default_config(duration_s=60, seed=4, sides=(Side.LEFT, Side.RIGHT))
+    run = await live_run(family, cfg, 40.0, tmp_path, pod=True)
+    pod = run.peripheral.pod_twin
+    entries = run.source.sensors
+    assert [e.family for e in entries] == [family, family, "rsc"]
+    paces = [e for e in run.events if isinstance(e, Pace)]
+    # every measurement the pod sent arrived, once a second, with its values
+    assert len(paces) == len(pod.sent) >= 35
+    gaps = np.diff([p.t for p in paces])  # host arrival times: BLE and loop jitter
+    assert abs(np.median(gaps) - 1.0) < 0.02 and gaps.min() > 0.5 and gaps.max() < 1.5
+    for ev, (_, m) in zip(paces, pod.sent, strict=True):
+        assert ev.speed_m_s == pytest.approx(m.speed_m_s, abs=1e-3)
+        # the pod counts strides (as a RunPod does): doubled to steps
+        assert ev.cadence_spm == (2 * m.cadence_raw if m.cadence_raw < 120 else m.cadence_raw)
+        assert ev.distance_m == pytest.approx(m.distance_m)
+    running = [p for p in paces if p.running]
+    assert running and all(p.cadence_doubled for p in running)
+    # the summary: the pod's cadence beside the IMUs', and they agree
+    (summary,) = [e for e in run.events if isinstance(e, Summary)]
+    assert summary.cadence_spm is not None and summary.pod_cadence_spm is not None
+    assert abs(summary.pod_cadence_spm - summary.cadence_spm) <= 3.0
+    assert summary.pod_distance_m == pytest.approx(
+        pod.sent[-1][1].distance_m - pod.sent[0][1].distance_m, abs=0.2
+    )
+    replays_to_the_live_events(run, tmp_path)
