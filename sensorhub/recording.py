@@ -108,8 +108,12 @@ class SensorEntry(msgspec.Struct, frozen=True):
         address: str = "",
         family: str = "sensorhub",
         settings: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> SensorEntry:
-        return cls(index, info.name, codec.encode(info).hex(), address, family, settings or {})
+        """``name``: the sensor's full name (device info keeps 16 bytes of it)."""
+        return cls(
+            index, name or info.name, codec.encode(info).hex(), address, family, settings or {}
+        )
 
 
 class SessionHeader(msgspec.Struct, frozen=True):

@@ -203,9 +203,9 @@ class PolarTwin(Twin):
             self._answer(op, kind, PmdStatus.ALREADY_IN_STATE)
             return
         rates, ranges = self._options(kind, False)
-        rate = int(settings.get(ST.SAMPLE_RATE, (0,))[0])  # type: ignore[arg-type]
-        rng = int(settings.get(ST.RANGE, (0,))[0])  # type: ignore[arg-type]
-        res = int(settings.get(ST.RESOLUTION, (16,))[0])  # type: ignore[arg-type]
+        rate = int(settings.get(ST.SAMPLE_RATE, (0,))[0])
+        rng = int(settings.get(ST.RANGE, (0,))[0])
+        res = int(settings.get(ST.RESOLUTION, (16,))[0])
         other = next(iter(self.ranges), None)
         if rate not in rates or rate < spec.ODR_MIN_HZ or (other and rate != self.rate_hz):
             self._answer(op, kind, PmdStatus.INVALID_SAMPLE_RATE)

@@ -45,4 +45,4 @@ class _Polar:
         pass
 
 
-register("polar")(_Polar)
+register("polar", _Polar)

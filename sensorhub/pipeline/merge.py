@@ -8,7 +8,8 @@ samples at once, so its contacts arrive up to 1.5 s after the other foot's later
 releases the earliest head once every other live sensor has been processed past it,
 less ``margin_s`` (how late a detector may still report an event: the contact window's
 look-ahead, a toe-off after its lobe).  A sensor that sent nothing for ``wait_max_s`` of
-host time, or whose link is down, is not waited for.  Deterministic in the notifications:
+host time (or nothing at all that long after the first sensor did), or whose link is
+down, is not waited for.  Deterministic in the notifications:
 a replay releases exactly what the live run released, when it did.
 """
 
@@ -35,6 +36,7 @@ class TimeMerge:
         self.reached = dict.fromkeys(sensors, -math.inf)  # session time processed
         self.arrived = dict.fromkeys(sensors, -math.inf)  # host time of the last notification
         self.down: set[int] = set()
+        self.started = math.inf  # host time of the first notification of any sensor
 
     def push(self, sensor: int, clock_steps: float, ev: AnyEvent) -> None:
         self.held[sensor].append((clock_steps, ev))
@@ -43,11 +45,15 @@ class TimeMerge:
         """Sensor ``sensor`` had a notification at host time ``arrival_t`` and has been
         processed up to session time ``reached_t`` (nan: no sample yet)."""
         self.arrived[sensor] = arrival_t
+        self.started = min(self.started, arrival_t)
         if reached_t == reached_t:
             self.reached[sensor] = reached_t
 
     def _waits_for(self, sensor: int, now_host: float) -> bool:
-        return sensor not in self.down and now_host - self.arrived[sensor] < self.wait_max_s
+        """Not down, and heard from lately (one not heard from yet: for ``wait_max_s``
+        after the first sensor was)."""
+        last = self.arrived[sensor] if self.arrived[sensor] > -math.inf else self.started
+        return sensor not in self.down and now_host - last < self.wait_max_s
 
     def horizon(self, now_host: float, but: int | None = None) -> float:
         """Session time up to which every waited-for sensor (other than ``but``) is known."""

@@ -29,11 +29,13 @@ class FamilyStream(Protocol):
     long each window of the clock map must be to hold enough notifications (a family
     that batches for a second needs longer ones; ``pipeline.stream.CLOCK_WINDOW_S``)."""
 
-    samples_lost: int
     clock_window_s: float
     #: delivers a second or so of samples at once: the gait needs the merge
     #: (``pipeline.merge``) to see both feet in time order
     batching: bool
+
+    @property
+    def samples_lost(self) -> int: ...
 
     def feed(self, t: float, data: bytes) -> list[SampleBlock]: ...
 
@@ -44,12 +46,9 @@ StreamFactory = Callable[[dict[str, Any], DeviceInfo], FamilyStream]
 _FACTORIES: dict[str, StreamFactory] = {}
 
 
-def register(family: str) -> Callable[[StreamFactory], StreamFactory]:
-    def add(factory: StreamFactory) -> StreamFactory:
-        _FACTORIES[family] = factory
-        return factory
-
-    return add
+def register(family: str, factory: StreamFactory) -> None:
+    """``factory(settings, info)`` builds the stream decoder of ``family``."""
+    _FACTORIES[family] = factory
 
 
 def make_stream(entry: SensorEntry) -> FamilyStream:

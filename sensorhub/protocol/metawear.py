@@ -78,6 +78,7 @@ outage is placed and how exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from collections import deque
@@ -733,8 +734,8 @@ class Placement:
 
 
 _EMPTY = np.empty((0, 3), dtype=np.int16)
-#: The envelope fit must touch the points in each of this many parts of its window.
-_FIT_PARTS = 5
+#: The envelope fit must touch the points with no gap wider than this part of its window.
+_FIT_MAX_GAP = 0.4
 
 
 class MetaWearStream:
@@ -983,13 +984,10 @@ class MetaWearStream:
             if abs(slope) <= self.max_rate_error * self.period_s:
                 a = min(y - slope * x for x, y in pts)
                 tol = max(0.5e-3, self.period_s / 4)
-                part = (x_last - x_first) / _FIT_PARTS
-                touched = {
-                    min(_FIT_PARTS - 1, int((x - x_first) / part))
-                    for x, y in pts
-                    if y - a - slope * x <= tol
-                }
-                if len(touched) == _FIT_PARTS:
+                touched = [x for x, y in pts if y - a - slope * x <= tol]
+                edges = [x_first, *touched, x_last]
+                widest = max(hi - lo for lo, hi in itertools.pairwise(edges))
+                if widest <= _FIT_MAX_GAP * (x_last - x_first):
                     b = slope
         return min(y - b * x for x, y in pts), b
 

@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,6 +258,7 @@ class SensorLink:
         self.entry: SensorEntry | None = None
         self.driver: Driver | None = None
         self.address = target.name_or_address if ADDRESS.match(target.name_or_address) else ""
+        self.advertised_name = ""
         self.client: Any = None
         self.connected = False
         self.closing = False
@@ -300,6 +301,9 @@ class SensorLink:
 
     @property
     def name(self) -> str:
+        """What events call it: the entry's full name once connected."""
+        if self.entry is not None:
+            return self.entry.name
         return self.info.name if self.info is not None else self.target.name_or_address
 
     @property
@@ -313,6 +317,7 @@ class SensorLink:
         log.debug("%s: looking for it (%.1f s)", self.target, timeout)
         dev, adv = await self._find(timeout)
         self.address = dev.address
+        self.advertised_name = adv.local_name or dev.name or self.target.name_or_address
         log.debug("%s: seen at %s (%s dBm), connecting", self.target, dev.address, adv.rssi)
         family = _family(dev, adv) or "sensorhub"
         if self.driver is None or self.driver.family != family:
@@ -353,7 +358,12 @@ class SensorLink:
                 raise BleError(f"sensor {self.name!r}: its driver gave no device info")
             if first or self.entry is None:
                 self.entry = SensorEntry.from_info(
-                    self.index, self.info, self.address, family, dict(driver.settings)
+                    self.index,
+                    self.info,
+                    self.address,
+                    family,
+                    dict(driver.settings),
+                    name=self.name if family == "sensorhub" else self.advertised_name,
                 )
         except BaseException as exc:
             log.debug("%s: connection attempt failed", self.target, exc_info=True)
@@ -442,7 +452,7 @@ class BleSource(SourceBase):
     """Notifications of one or more BLE sensors (each supervised on its own), with link
     events (connected, disconnected, reconnected with the samples lost, battery)."""
 
-    targets: list[str | Target]
+    targets: Sequence[str | Target]
     config: BleConfig
     clock: Callable[[], float] | None = None
     queue_size: int = 20_000

@@ -30,6 +30,7 @@ SERIAL_NUMBER_UUID = "00002a25-0000-1000-8000-00805f9b34fb"
 FIRMWARE_REV_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
 MANUFACTURER_UUID = "00002a29-0000-1000-8000-00805f9b34fb"
 
+_HEX_PAIR = re.compile(r"^[0-9A-Fa-f]{2}$")  # the last part of an address
 _PLACEMENT = re.compile(
     r"^(?P<target>.+?)(?::(?P<side>left|right)?-?(?P<mount>shoe|shin|pod)?)?$", re.IGNORECASE
 )
@@ -57,7 +58,10 @@ def parse_target(text: str) -> Target:
     if not text or m is None:
         raise ConfigError(f"--sensor {text!r}: give a sensor name or address")
     suffix = text[len(m.group("target")) :]
-    if suffix and not (m.group("side") or m.group("mount")):
+    last = text.rsplit(":", 1)[-1] if ":" in text else ""
+    if (suffix and not (m.group("side") or m.group("mount"))) or (
+        last and not suffix and not _HEX_PAIR.match(last)
+    ):
         raise ConfigError(
             f"--sensor {text!r}: after the name, write where it is worn, e.g. ':left-shin', "
             "':right-shoe' or ':pod'"

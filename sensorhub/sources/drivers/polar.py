@@ -146,7 +146,7 @@ class PolarDriver(Driver):
             if not resp.ok:
                 raise self._refused(f"the settings of {_NAMES[kind]}", resp)
             listed[kind] = resp.settings
-        normal = tuple(int(x) for x in listed[MeasurementType.ACC].get(ST.SAMPLE_RATE, ()))  # type: ignore[call-overload]
+        normal = tuple(int(x) for x in listed[MeasurementType.ACC].get(ST.SAMPLE_RATE, ()))
         if rate not in normal and features.sdk_mode:
             await self._enter_sdk(client)
             self._sdk = True
@@ -156,9 +156,9 @@ class PolarDriver(Driver):
                     raise self._refused(f"the SDK-mode settings of {_NAMES[kind]}", resp)
                 listed[kind] = resp.settings
         for kind in self._types:
-            rates = tuple(int(x) for x in listed[kind].get(ST.SAMPLE_RATE, ()))  # type: ignore[call-overload]
+            rates = tuple(int(x) for x in listed[kind].get(ST.SAMPLE_RATE, ()))
             self.check_rate(rate, rates, "polar_odr_hz")
-            ranges = tuple(int(x) for x in listed[kind].get(ST.RANGE, ()))  # type: ignore[call-overload]
+            ranges = tuple(int(x) for x in listed[kind].get(ST.RANGE, ()))
             want = cfg.acc_range_g if kind is MeasurementType.ACC else cfg.gyro_range_dps
             if want not in ranges:
                 unit = "g" if kind is MeasurementType.ACC else "deg/s"
@@ -184,12 +184,13 @@ class PolarDriver(Driver):
                 raise self._refused(f"to start {_NAMES[kind]} at {self._rate} Hz", resp)
             factors[kind] = resp.factor or self._ranges[kind] / 32768.0
         gyro = MeasurementType.GYRO in factors
-        settings = {
+        acc_frame_type = 0x01 if "H10" in self._model else 0x80
+        settings: dict[str, Any] = {
             "rate_hz": self._rate,
             "acc_factor": factors[MeasurementType.ACC],
             "gyro_factor": factors.get(MeasurementType.GYRO, 0.0),
             "gyro": gyro,
-            "acc_frame_type": 0x01 if "H10" in self._model else 0x80,
+            "acc_frame_type": acc_frame_type,
             "gyro_frame_type": 0x80,
             "sdk_mode": self._sdk,
         }
@@ -207,7 +208,7 @@ class PolarDriver(Driver):
             odr_hz=self.info.odr_hz,
             acc_range_g=self.info.acc_range_g,
             gyro_range_dps=self.info.gyro_range_dps,
-            acc_scale_g=polar.acc_scale_for(settings["acc_frame_type"], settings["acc_factor"]),
+            acc_scale_g=polar.acc_scale_for(acc_frame_type, factors[MeasurementType.ACC]),
             gyro_scale_dps=factors.get(MeasurementType.GYRO, self.info.gyro_scale_dps),
             mounting=self.info.mounting,
             side=self.info.side,
