@@ -46,3 +46,40 @@ class _Polar:
 
 
 register("polar", _Polar)
+
+
+class _Movesense:
+    """GSP DATA messages (``protocol.movesense``), joined from DATA + DATA_PART2/PART3.
+    The sensor drops its subscription at a disconnect and the host subscribes again:
+    held parts are forgotten, the device timestamps carry on and count what the outage
+    cost.  Several notifications a second: the clock map's windows can be short."""
+
+    clock_window_s = 5.0
+    batching = False
+
+    def __init__(self, settings: dict[str, Any], info: DeviceInfo) -> None:
+        from sensorhub.protocol import movesense  # (here: this module is only appended to)
+
+        resource = movesense.resource_of(str(settings["path"]))
+        max_notification = settings.get("max_notification")
+        self.stream = movesense.MovesenseStream(
+            float(settings["rate_hz"]),
+            kind=resource.kind,
+            ref=int(settings["ref"]),
+            max_notification=int(max_notification) if max_notification else None,
+            acc_scale_g=info.acc_scale_g,
+            gyro_scale_dps=info.gyro_scale_dps,
+        )
+
+    @property
+    def samples_lost(self) -> int:
+        return int(self.stream.samples_lost)
+
+    def feed(self, t: float, data: bytes) -> list[SampleBlock]:
+        return self.stream.feed(data)
+
+    def restart(self, t: float) -> None:
+        self.stream.restart()
+
+
+register("movesense", _Movesense)

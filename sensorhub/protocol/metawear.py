@@ -61,12 +61,12 @@ third-party wire reference for the few items marked [3P].
 * [V code + clients] the GATT UUIDs and the device information characteristics.
 * [3P] sensor fusion = module 0x19 (pymetawear; the SDK's board tables list module 0x19);
   BMI270 accelerometer registers above 5 (none of them is used here).
-* Not verified (no hardware here): the order of the 3 samples inside a packed notification
-  (taken as oldest first, as the SDK hands them out); that the accelerometer and gyro,
-  started by separate commands, begin on the same sample (the stream pairs the k-th of
-  each); what the firmware does with a command of the wrong length (``decode_command``
-  rejects it; the sensor might ignore it).  The BMI270 gyro config bytes equal the BMI160's
-  by the SDK code, but no SDK test exercises them.
+* Not verified (no hardware here): the order in time of the 3 samples inside a packed
+  notification (taken as oldest first; the SDK hands them out in byte order); that the
+  accelerometer and gyro, started by separate commands, begin on the same sample (the
+  stream pairs the k-th of each); what the firmware does with a command of the wrong
+  length (``decode_command`` rejects it; the sensor might ignore it).  The BMI270 gyro
+  config bytes equal the BMI160's by the SDK code, but no SDK test exercises them.
 
 The stream and its accuracy
 ---------------------------
@@ -105,7 +105,7 @@ COMMAND_CHAR = "326a9001-85cb-9195-d9dd-464cfbbae75a"
 NOTIFY_CHAR = "326a9006-85cb-9195-d9dd-464cfbbae75a"
 #: Device Information service (0x180A) and its characteristics, as text.
 DEVICE_INFO_SERVICE = "0000180a-0000-1000-8000-00805f9b34fb"
-MODEL_NUMBER_CHAR = "00002a24-0000-1000-8000-00805f9b34fb"  # "5" MMR/MMRL/MMC, "8" MMS
+MODEL_NUMBER_CHAR = "00002a24-0000-1000-8000-00805f9b34fb"  # "5" MMR/MMRL, "8" MMS
 SERIAL_NUMBER_CHAR = "00002a25-0000-1000-8000-00805f9b34fb"
 FIRMWARE_REVISION_CHAR = "00002a26-0000-1000-8000-00805f9b34fb"
 HARDWARE_REVISION_CHAR = "00002a27-0000-1000-8000-00805f9b34fb"
@@ -777,8 +777,8 @@ class MetaWearStream:
     latency, so the lower envelope of these points is the offset plus the minimum latency.
     Before the outage the envelope is a line under the last ``window_s`` of points: its
     slope is the device's rate error against the host clock (about 0.5 % between two
-    boards has been reported [3P]; with the nominal period alone a 0.3 % error puts the
-    index 20 samples off after a 3 s outage in the tests), its height the offset (see
+    boards has been reported [3P]; with the nominal period alone a 0.3 % error put the
+    index about 20 samples off after a 3 s outage, below), its height the offset (see
     ``_fit``).  After the restart the first ``anchor_s`` of blocks are held until the
     minimum of arrival - local index x period over the new packets is known; the index
     that puts that minimum on the old line (rounded, never below the first index not yet
@@ -786,27 +786,38 @@ class MetaWearStream:
     the index gaps (the samples the outage took); ``placements`` records each placement.
 
     How exact: off by (new minimum latency - old minimum latency) / period, plus the rate
-    error left over the outage.  Measured on synthetic streams (200 Hz packed, 15 ms
-    connection events, arrival = next event after a packet's third sample + 0-2 ms, 30
-    seeds each):
+    error left over the outage.  Measured on synthetic streams (200 Hz packed acc+gyro, 15
+    ms connection events, arrival = next event after a packet's third sample + 0-2 ms, 30
+    seeds each, ``tests/unit/test_metawear.py``):
 
     * same connection-event phase and packet framing after a 3 s (30 s) outage: exact in
-      every seed, unrounded estimate within 0.02 (0.03) samples.  Both minima are the
+      every seed, unrounded estimate within 0.019 (0.026) samples.  Both minima are the
       jitter floor to within ~2 ms / packets-in-the-window.
-    * a new connection-event phase (what a real reconnect brings): exact in 30 %, off by
+    * a new connection-event phase (what a real reconnect brings): exact in 20 %, off by
       up to 3 samples.  At 200 Hz the packet rate (3 samples / 15 ms) locks to the event
       grid, so the latency floor is set by the connection's phase against the sample
-      clock, and a new connection has a new phase: the error is bounded by +-interval /
-      period samples (+-3 here, +-1.5 at 7.5 ms) and cannot be removed from arrival times.
-    * a device 0.5 % fast (0.3 % slow): exact in 37 % (53 %), off by up to 2 with a 1 s
-      anchor; exact in every seed with an anchor longer than one phase sweep (period /
-      rate error: 3 s at 0.5 %, 5 s at 0.3 %), so raise ``anchor_s`` for boards that drift.
+      clock, and a new connection has a new phase: the error is bounded by about
+      +-interval / period samples (+-3 here, +-1.5 at 7.5 ms) and arrival times cannot
+      remove it.
+    * a device 0.5 % fast (0.3 % slow), 40 s before a 3 s outage: the fit finds the rate
+      within 30 ppm (160 ppm after only 10 s); with the 1 s anchor the index is exact in
+      60 % (47 %), off by up to 2; with an anchor longer than one phase sweep (packet
+      interval / rate error per packet: 3 s at 0.5 %, 5 s at 0.3 %; tried 4 s and 6 s) it
+      is exact in every seed, also after only 10 s of history.  So raise ``anchor_s`` for
+      boards that drift.  With the nominal period alone the same runs are 6-9 (18-21)
+      samples off.
     * a drift too slow to show in the window (0.02 %: a sweep takes 75 s) is not fitted;
-      after a 30 s outage it put the index up to 3 off.
+      after a 30 s outage it put the index up to 3 off (exact in 67 %).
 
     Host timestamps must be monotonic; their own jitter (event loop) adds to the delivery
     jitter.  Deterministic: the same (t, bytes) in the same order give the same blocks.
     """
+
+    #: For ``pipeline.vendor.FamilyStream``: a notification every few ms (packed: 3
+    #: samples), so the clock map's default 5 s windows hold hundreds of arrivals, and
+    #: nothing is batched.
+    clock_window_s = 5.0
+    batching = False
 
     def __init__(
         self,
@@ -864,8 +875,9 @@ class MetaWearStream:
     # ----------------------------------------------------------------- public
 
     def restart(self, t_host_s: float) -> None:
-        """The host is restarting the stream (after a reconnect): the counts start again
-        and the next samples are placed from their arrival times."""
+        """The link dropped, or the host is restarting the stream: the counts start again
+        and the next samples are placed from their arrival times.  Call it before the
+        first notification of the new connection (none of the old one may follow)."""
         del t_host_s  # placement uses the arrivals of the new packets, not this time
         if self._base is not None:
             self._floor = max(self._next_index, self._base + max(self._acc_n, self._gyro_n))
@@ -873,8 +885,11 @@ class MetaWearStream:
         self._reset_segment()
         self._base = None if self._history else self._floor
 
-    def feed(self, t_host_s: float, data: bytes) -> list[SampleBlock]:
-        """One notification, arrived at host time ``t_host_s`` (seconds, monotonic)."""
+    def feed(self, t_host_s: float, data: Buffer) -> list[SampleBlock]:
+        """One notification, arrived at host time ``t_host_s`` (seconds, monotonic).
+
+        Raises IncompletePacket / ProtocolError for a malformed data notification; other
+        notifications (answers, other modules) are counted in ``ignored``."""
         msg, _ = decode(data, self.imu)
         if not isinstance(msg, SensorData) or (msg.is_gyro and self.channels == 3):
             self.ignored += 1
@@ -957,13 +972,16 @@ class MetaWearStream:
 
         The slope is that of the lower convex hull's edge over the mean index (the line
         that minimises the summed distance to all points while staying below them).  It
-        is trusted only over >= 2 s of packets and when the line touches the points
-        (within ``max(0.5 ms, period / 4)``) in each third of the window: arrivals sit on
-        the connection-event grid, so with a drifting device the residuals are a
-        staircase, and an edge across a single riser is not the rate.  Otherwise, and
-        beyond ``max_rate_error``, the nominal rate is used.
+        is trusted only over >= 2 s of packets, within ``max_rate_error``, and when the
+        points touching the line (within ``max(0.5 ms, period / 4)``) leave no gap wider
+        than 0.4 of the window.  Arrivals sit on the connection-event grid, so with a
+        drifting device the residuals are a staircase whose step ends touch the true line
+        once per phase sweep; an edge across a single riser touches only at its two ends
+        and leaves about half the window untouched.  Otherwise the nominal rate is used.
         """
         pts = [(float(x), t - x * self.period_s) for x, t in self._history]
+        if not pts:  # not reached: a restart with no history places at once
+            return 0.0, 0.0
         x_first, x_last = pts[0][0], pts[-1][0]
         b = 0.0
         if (x_last - x_first) * self.period_s >= 2.0:
@@ -1008,15 +1026,16 @@ class MetaWearStream:
             self._point(j, t)
         held, self._held = self._held, []
         blocks: list[SampleBlock] = []
-        run: list[Samples] = []
-        run_start = 0
+        run: list[Samples] = []  # consecutive held chunks become one block
+        run_start = run_end = 0
         for start, arr in held:
-            if run and start != run_start + sum(len(r) for r in run):
+            if run and start != run_end:
                 blocks.append(self._block(index + run_start, np.concatenate(run)))
                 run = []
             if not run:
                 run_start = start
             run.append(arr)
+            run_end = start + len(arr)
         if run:
             blocks.append(self._block(index + run_start, np.concatenate(run)))
         return blocks

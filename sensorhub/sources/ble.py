@@ -264,7 +264,7 @@ class SensorLink:
         self.closing = False
         self.dropped = 0  # notifications the full queue could not take
         self.reconnects = 0
-        self._lost = asyncio.Event()
+        self.lost = asyncio.Event()  # set by a disconnect (drivers stop waiting on it)
         self._rng = random.Random()
 
     # ------------------------------------------------------------ callbacks
@@ -281,7 +281,7 @@ class SensorLink:
         if self.connected and not self.closing:
             self.put(_Marker(self.clock(), self.index, "disconnected", reason="link lost"))
         self.connected = False
-        self._lost.set()
+        self.lost.set()
 
     # ------------------------------------------------------------- connect
     def _matches(self, dev: Any, adv: Any) -> bool:
@@ -304,6 +304,8 @@ class SensorLink:
         """What events call it: the entry's full name once connected."""
         if self.entry is not None:
             return self.entry.name
+        if self.advertised_name and self.family != "sensorhub":  # device info keeps 16 bytes
+            return self.advertised_name
         return self.info.name if self.info is not None else self.target.name_or_address
 
     @property
@@ -327,7 +329,7 @@ class SensorLink:
         if family == "sensorhub" and advert is not None and advert.version > spec.PROTOCOL_VERSION:
             assert isinstance(driver, NativeDriver)
             raise driver.newer(version=advert.version)
-        self._lost.clear()
+        self.lost.clear()
         client = BleakClient(
             dev, disconnected_callback=self._on_disconnect, timeout=self.config.connect_timeout_s
         )
@@ -367,7 +369,7 @@ class SensorLink:
                 )
         except BaseException as exc:
             log.debug("%s: connection attempt failed", self.target, exc_info=True)
-            lost = self._lost.is_set()  # before our own disconnect sets it
+            lost = self.lost.is_set()  # before our own disconnect sets it
             await self._disconnect_quietly()
             if (
                 lost
@@ -395,7 +397,7 @@ class SensorLink:
         """Reconnect after every unexpected disconnect until closed (or ``give_up_s``)."""
         cap = self.config.reconnect_max_s
         while not self.closing:
-            await self._lost.wait()
+            await self.lost.wait()
             if self.closing:
                 return
             await self._disconnect_quietly()
@@ -431,7 +433,7 @@ class SensorLink:
     async def close(self) -> None:
         """Stop streaming, unsubscribe, disconnect."""
         self.closing = True
-        self._lost.set()
+        self.lost.set()
         client = self.client
         if client is None:
             return

@@ -6,6 +6,7 @@ simulator's truth, replay equal to live, link drops counted exactly, and the err
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -14,21 +15,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from firmware_sim.faults import FaultConfig
 from firmware_sim.peripheral import PeripheralProcess, SimulatedPeripheral
-from firmware_sim.run import SimConfig, default_config
+from firmware_sim.run import SimConfig, SimulatedRun, default_config
 from firmware_sim.twins import TwinOptions
 from sensorhub.config import BleConfig
 from sensorhub.evaluation import TruthRow, evaluate
 from sensorhub.events import AnyEvent, Link, Pace, Summary, decode_json, encode_json
 from sensorhub.pipeline.runner import run_pipeline
-from sensorhub.pipeline.session import Processor
+from sensorhub.pipeline.session import Processor, process_session
 from sensorhub.pipeline.summary import SessionSummary
-from sensorhub.recording import SessionHeader, SessionReader, SessionWriter
+from sensorhub.recording import SensorEntry, SessionHeader, SessionReader, SessionWriter, record
 from sensorhub.sinks.files import JsonlSink, RecorderSink
 from sensorhub.sources.simulated import SimulatedBleSource
 from sensorhub.types import Mounting, Side
@@ -97,9 +99,26 @@ def replays_to_the_live_events(run: LiveRun, tmp_path: Path) -> None:
     assert replayed == [encode_json(e) for e in run.events if not isinstance(e, Summary)]
 
 
+def core_on_a_recording(cfg: SimConfig, rate: int, tmp_path: Path) -> dict[str, Any]:
+    """The signal core on the same simulated run recorded at ``rate`` in sensorhub's own
+    profile (no BLE, no vendor format): what the family must match."""
+    sensors = tuple(dataclasses.replace(s, odr_hz=rate) for s in cfg.sensors)
+    run = SimulatedRun(dataclasses.replace(cfg, sensors=sensors))
+    path = tmp_path / "reference.shs"
+    entries = [SensorEntry.from_info(i, s.info()) for i, s in enumerate(run.sensors)]
+    record(path, SessionHeader(0.0, "sim", entries), run.deliveries())
+    events = process_session(SessionReader(path))
+    truth = [TruthRow(e.t_s, e.side.label, e.event, e.value, e.strike) for e in run.truth()]
+    return evaluate(events, truth, span=SPAN)
+
+
+SPAN = (5.0, 57.0)
+
+
 @pytest.mark.parametrize("family", IMU_FAMILIES)
 async def test_two_sensors_60s_no_loss_matching_truth(family: str, tmp_path: Path) -> None:
     cfg = default_config(duration_s=80, seed=21, sides=(Side.LEFT, Side.RIGHT), mount=Mounting.SHIN)
+    ref = core_on_a_recording(cfg, RATES[family], tmp_path)
     run = await live_run(family, cfg, 60.0, tmp_path)
     p = run.peripheral
     assert [p.samples_lost(k) for k in range(2)] == [0, 0]
@@ -110,15 +129,19 @@ async def test_two_sensors_60s_no_loss_matching_truth(family: str, tmp_path: Pat
     entries = run.source.sensors
     assert [e.family for e in entries] == [family, family]
     assert [e.info.odr_hz for e in entries] == [RATES[family]] * 2
-    # the signal core at this rate, as on recordings (docs/accuracy.md): every contact,
-    # no phantom; the times carry the family's delivery (Polar batches a second)
+    # as good as the signal core on a recording at this rate: the same contacts and
+    # toe-offs found, as precisely once the constant offset of the family's delivery is
+    # taken out (the clock map keeps the earliest arrival; a batching sensor's frames
+    # arrive late by their delivery, ~1 connection interval at the least)
     core = [e for e in run.events if not isinstance(e, Link)]
-    rep = evaluate(core, truth_rows(p), span=(5.0, 57.0))
-    assert rep["ic"]["recall"] >= 0.99 and rep["ic"]["precision"] >= 0.99
-    assert rep["ic"]["debiased"]["median_abs_ms"] <= 6.0
-    assert abs(rep["ic"]["bias_ms"]) <= 20.0
-    assert rep["to"]["recall"] >= 0.99
-    assert rep["cadence"]["max_abs_error_spm"] <= 2.0
+    rep = evaluate(core, truth_rows(p), span=SPAN)
+    for kind in ("ic", "to"):
+        assert rep[kind]["recall"] >= ref[kind]["recall"] - 0.01, (kind, rep[kind], ref[kind])
+        assert rep[kind]["precision"] >= ref[kind]["precision"] - 0.01
+        got, want = rep[kind]["debiased"]["median_abs_ms"], ref[kind]["debiased"]["median_abs_ms"]
+        assert got <= want + 2.0, (kind, got, want)
+        assert abs(rep[kind]["bias_ms"] - ref[kind]["bias_ms"]) <= 20.0
+    assert rep["cadence"]["max_abs_error_spm"] <= ref["cadence"]["max_abs_error_spm"] + 1.0
     replays_to_the_live_events(run, tmp_path)
 
 

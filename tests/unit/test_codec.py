@@ -235,12 +235,15 @@ def test_fuzz_only_protocol_errors(seed: int) -> None:
     ("modules", "banned"),
     [
         (
-            "sensorhub.protocol, sensorhub.protocol.codec",
+            "sensorhub.protocol, sensorhub.protocol.codec, sensorhub.protocol.polar, "
+            "sensorhub.protocol.movesense, sensorhub.protocol.metawear, "
+            "sensorhub.protocol.rsc, sensorhub.protocol.native",
             "'asyncio', 'bleak', 'aiomqtt', 'sounddevice', 'socket'",
         ),
         # numba itself imports socket; the signal core must not pull in I/O libraries
         (
-            "sensorhub.dsp.detector, sensorhub.dsp._stream, sensorhub.pipeline.session",
+            "sensorhub.dsp.detector, sensorhub.dsp._stream, sensorhub.pipeline.session, "
+            "sensorhub.pipeline.families",
             "'asyncio', 'bleak', 'aiomqtt', 'sounddevice', 'firmware_sim'",
         ),
     ],

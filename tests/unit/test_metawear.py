@@ -165,7 +165,7 @@ def test_unsupported_settings_name_the_supported_values():
         mw.gyro_config(BMI160, 12.5, 2000)
     with pytest.raises(ValueError, match=r"gyro range 4000 dps .* 2000, 1000, 500, 250, 125"):
         mw.gyro_config(BMI270, 100, 4000)
-    with pytest.raises(ValueError, match="7.5 <= min <= max"):
+    with pytest.raises(ValueError, match=r"7\.5 <= min <= max"):
         mw.connection_parameters(5, 7.5, 0, 6000)
     with pytest.raises(ValueError, match="latency"):
         mw.connection_parameters(7.5, 7.5, 500, 6000)
@@ -585,8 +585,8 @@ def _same_blocks(a: list[SampleBlock], b: list[SampleBlock]) -> bool:
 # Restart placement on the model of the brief (200 Hz acc+gyro packed, 15 ms connection
 # events, arrival = next event after the third sample + U(0, 2 ms), a 3 s outage, same
 # event phase and packet framing after it): exact in every one of 30 seeds tried while
-# writing this (seeds 0-29), worst unrounded estimate 0.020 samples off the truth; with a
-# 30 s outage, 0.027.  The test runs 6 of them.
+# writing this (seeds 0-29), worst unrounded estimate 0.019 samples off the truth; with a
+# 30 s outage, 0.026.  The test runs 6 of them.
 @pytest.mark.parametrize("seed", range(6))
 def test_restart_after_outage_is_placed_exactly(seed):
     sim = simulate(seed)
@@ -620,7 +620,7 @@ def test_restart_after_long_outage_and_acc_only():
 # A real reconnect brings a new connection-event phase (and the sensor may restart its
 # packet framing).  At 200 Hz the packet rate locks to the 15 ms event grid, so the
 # latency floor depends on that phase and the index can be off by up to interval / period
-# = 3 samples.  Seeds 0-29: exact in 30 % (new phase) and 43 % (new phase and framing),
+# = 3 samples.  Seeds 0-29: exact in 20 % (new phase) and 23 % (new phase and framing),
 # worst 3 samples either way.
 @pytest.mark.parametrize("reframe", [False, True])
 def test_restart_on_a_new_connection_phase_is_within_one_interval(reframe):
@@ -641,7 +641,8 @@ def test_restart_on_a_new_connection_phase_is_within_one_interval(reframe):
 # A board whose clock runs 0.5 % fast (about what two boards have been seen to differ):
 # the envelope fit finds the rate, and an anchor longer than one phase sweep (15 ms /
 # 0.5 % of 15 ms per packet = 3 s) finds the floor again.  Seeds 0-29: exact in all,
-# worst estimate 0.19 samples off (with the nominal period instead of the fit, 6-9 off).
+# worst estimate 0.22 samples off (with the nominal period instead of the fit, 6-9 off;
+# with the 1 s anchor, exact in 60 %, up to 2 off).
 @pytest.mark.parametrize("seed", range(3))
 def test_restart_of_a_drifting_board(seed):
     sim = simulate(seed, rate_error=0.005, outage=(40.0, 43.0), total=50.0)
@@ -650,6 +651,17 @@ def test_restart_of_a_drifting_board(seed):
     (placement,) = stream.placements
     assert placement.index == sim.first_after
     assert placement.rate_ppm == pytest.approx(-4975, abs=150)
+
+
+def test_a_single_riser_is_not_taken_for_a_rate():
+    # 0.02 % fast: one phase sweep takes 75 s, so the 30 s window shows one 15 ms step of
+    # the arrival staircase; a line across it is no rate (it was 755 ppm and 6 samples
+    # off in this seed before the fit required support across the window)
+    sim = simulate(1, rate_error=0.0002, outage=(40.0, 70.0), total=80.0)
+    stream, _ = run(sim)
+    (placement,) = stream.placements
+    assert abs(placement.rate_ppm) < 10
+    assert abs(placement.index - sim.first_after) <= 3
 
 
 def test_pairing_waits_for_the_partner_and_counts_from_zero():

@@ -168,11 +168,17 @@ class Driver:
         self, queue: asyncio.Queue[bytes], what: str, accept: Callable[[bytes], Any | None]
     ) -> Any:
         """The first notification on ``queue`` that ``accept`` turns into an answer, within
-        3 s; a clear error naming ``what`` when none comes (or the link goes)."""
+        3 s; a clear error naming ``what`` when none comes, or at once when the link goes."""
+        lost = asyncio.ensure_future(self.link.lost.wait())
         try:
             async with asyncio.timeout(3.0):
                 while True:
-                    got = accept(await queue.get())
+                    get = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({get, lost}, return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        get.cancel()
+                        raise BleError(f"{self.who} disconnected while waiting for {what}")
+                    got = accept(get.result())
                     if got is not None:
                         return got
         except TimeoutError:
@@ -180,6 +186,8 @@ class Driver:
                 f"{self.who} did not answer {what} within 3 s",
                 "is it still on and in range? Try again",
             ) from None
+        finally:
+            lost.cancel()
 
 
 def vendor_info(
