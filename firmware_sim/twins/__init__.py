@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from firmware_sim.bluez import FakeDevice, Service
+from firmware_sim.bluez import Characteristic, FakeDevice, Service
 from firmware_sim.device import SimulatedSensor
 from sensorhub.errors import IncompletePacket, ProtocolError
 from sensorhub.protocol import codec, spec
@@ -137,6 +137,26 @@ class Twin:
 
     def battery(self) -> bytes:
         return bytes([self.sensor.status().battery_pct])
+
+    def standard_services(
+        self, model: str, manufacturer: str, firmware: str, serial: str
+    ) -> list[Service]:
+        """The battery and device information services every vendor sensor has."""
+        return [
+            Service(BATTERY_SERVICE, [Characteristic(BATTERY_LEVEL, ["read"], self.battery)]),
+            Service(
+                DEVICE_INFO_SERVICE,
+                [
+                    Characteristic(uuid, ["read"], value=text.encode())
+                    for uuid, text in (
+                        (MODEL_NUMBER, model),
+                        (MANUFACTURER, manufacturer),
+                        (FIRMWARE_REV, firmware),
+                        (SERIAL_NUMBER, serial),
+                    )
+                ],
+            ),
+        ]
 
     # ------------------------------------------------------------ data
     def on_native(self, t: float, data: bytes) -> None:

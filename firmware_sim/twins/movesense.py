@@ -47,13 +47,6 @@ import numpy.typing as npt
 from firmware_sim.bluez import Characteristic, Service
 from firmware_sim.device import SimulatedSensor
 from firmware_sim.twins import (
-    BATTERY_LEVEL,
-    BATTERY_SERVICE,
-    DEVICE_INFO_SERVICE,
-    FIRMWARE_REV,
-    MANUFACTURER,
-    MODEL_NUMBER,
-    SERIAL_NUMBER,
     Twin,
     TwinOptions,
 )
@@ -134,16 +127,7 @@ class MovesenseTwin(Twin):
                     Characteristic(gsp.DATA_CHAR_UUID, ["notify"]),
                 ],
             ),
-            Service(BATTERY_SERVICE, [Characteristic(BATTERY_LEVEL, ["read"], self.battery)]),
-            Service(
-                DEVICE_INFO_SERVICE,
-                [
-                    Characteristic(MODEL_NUMBER, ["read"], value=b"Movesense MD"),
-                    Characteristic(MANUFACTURER, ["read"], value=b"Movesense"),
-                    Characteristic(FIRMWARE_REV, ["read"], value=b"2.2.1"),
-                    Characteristic(SERIAL_NUMBER, ["read"], value=self.serial.encode()),
-                ],
-            ),
+            *self.standard_services("Movesense MD", "Movesense", "2.2.1", self.serial),
         ]
 
     # ------------------------------------------------------------ commands

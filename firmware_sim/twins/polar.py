@@ -35,13 +35,6 @@ import numpy.typing as npt
 from firmware_sim.bluez import Characteristic, Service
 from firmware_sim.device import SimulatedSensor
 from firmware_sim.twins import (
-    BATTERY_LEVEL,
-    BATTERY_SERVICE,
-    DEVICE_INFO_SERVICE,
-    FIRMWARE_REV,
-    MANUFACTURER,
-    MODEL_NUMBER,
-    SERIAL_NUMBER,
     Twin,
     TwinOptions,
 )
@@ -98,19 +91,8 @@ class PolarTwin(Twin):
                 polar.PMD_SERVICE_UUID,
                 [self._cp, Characteristic(polar.PMD_DATA_UUID, ["notify"])],
             ),
-            Service(BATTERY_SERVICE, [Characteristic(BATTERY_LEVEL, ["read"], self.battery)]),
-            Service(
-                DEVICE_INFO_SERVICE,
-                [
-                    Characteristic(MODEL_NUMBER, ["read"], value=b"Polar Sense"),
-                    Characteristic(MANUFACTURER, ["read"], value=b"Polar Electro Oy"),
-                    Characteristic(FIRMWARE_REV, ["read"], value=b"2.1.0"),
-                    Characteristic(
-                        SERIAL_NUMBER,
-                        ["read"],
-                        value=self.sensor.serial[-4:].hex().upper().encode(),
-                    ),
-                ],
+            *self.standard_services(
+                "Polar Sense", "Polar Electro Oy", "2.1.0", self.sensor.serial[-4:].hex().upper()
             ),
         ]
 

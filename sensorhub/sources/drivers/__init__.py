@@ -151,16 +151,20 @@ class Driver:
         """One clear line when the rate asked for is not one the sensor streams at."""
         usable = [r for r in supported if spec.ODR_MIN_HZ <= r <= spec.ODR_MAX_HZ]
         if rate_hz not in usable:
-            below = [r for r in supported if r < spec.ODR_MIN_HZ]
+            below = [str(r) for r in supported if r < spec.ODR_MIN_HZ]
+            above = [str(r) for r in supported if r > spec.ODR_MAX_HZ]
+            outside = [
+                f"{', '.join(below)} Hz {'is' if len(below) == 1 else 'are'} below the "
+                f"{spec.ODR_MIN_HZ} Hz it needs"
+                if below
+                else "",
+                f"{', '.join(above)} Hz above the {spec.ODR_MAX_HZ} Hz it takes" if above else "",
+            ]
+            why = "; ".join(x for x in outside if x)
             raise BleError(
                 f"{self.who} cannot stream at {rate_hz} Hz: it supports "
                 f"{', '.join(map(str, usable))} Hz for the signal core"
-                + (
-                    f" ({', '.join(map(str, below))} Hz are below the {spec.ODR_MIN_HZ} Hz "
-                    "it needs)"
-                    if below
-                    else ""
-                ),
+                + (f" ({why})" if why else ""),
                 f"set --set ble.{key}=<one of those> (or in [ble] of the configuration)",
             )
 
