@@ -119,6 +119,13 @@ class SimulatedPeripheral:
     def _add_twin(self, k: int, sensor: SimulatedSensor) -> FakeDevice:
         twin = twin_class(self.family)(sensor, self.twin_options, self.clock)
         twin.address = address_of(sensor)
+        if self.family == "metawear":
+            # no timestamps: it times its own notifications (connection events of a phase
+            # drawn per connection), with the peripheral's clock
+            from firmware_sim.twins.metawear import MetaWearTwin
+
+            assert isinstance(twin, MetaWearTwin)
+            twin.schedule = self.schedule
         self.twins.append(twin)
         return self._serve(twin, k)
 

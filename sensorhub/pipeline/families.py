@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensorhub.pipeline.vendor import register
+from sensorhub.pipeline.vendor import FamilyStream, register
 from sensorhub.protocol import polar
 from sensorhub.protocol.codec import DeviceInfo
 from sensorhub.protocol.vendor import SampleBlock
@@ -83,3 +83,22 @@ class _Movesense:
 
 
 register("movesense", _Movesense)
+
+
+def _metawear(settings: dict[str, Any], info: DeviceInfo) -> FamilyStream:
+    """Packed accelerometer and gyro notifications (``protocol.metawear``): no counter, no
+    timestamps.  After a disconnect the host starts the streams again and the counts start
+    at 0: ``MetaWearStream.restart`` places them from the arrival times.  A notification
+    every few ms: its own ``clock_window_s`` (5 s)."""
+    from sensorhub.protocol import metawear  # (here: this module is only appended to)
+
+    gyro = settings.get("gyro_range_dps")
+    return metawear.MetaWearStream(
+        metawear.Imu(str(settings["imu"])),
+        float(settings["rate_hz"]),
+        int(settings["acc_range_g"]),
+        None if gyro is None else int(gyro),
+    )
+
+
+register("metawear", _metawear)

@@ -138,8 +138,10 @@ async def test_two_sensors_60s_no_loss_matching_truth(family: str, tmp_path: Pat
     for kind in ("ic", "to"):
         assert rep[kind]["recall"] >= ref[kind]["recall"] - 0.01, (kind, rep[kind], ref[kind])
         assert rep[kind]["precision"] >= ref[kind]["precision"] - 0.01
+        # within a sample period of the recording's: a live clock map also carries the
+        # host's arrival jitter, which a recording of the simulator's stamps has not
         got, want = rep[kind]["debiased"]["median_abs_ms"], ref[kind]["debiased"]["median_abs_ms"]
-        assert got <= want + 2.0, (kind, got, want)
+        assert got <= want + 1000.0 / RATES[family], (kind, got, want)
         assert abs(rep[kind]["bias_ms"] - ref[kind]["bias_ms"]) <= 20.0
     assert rep["cadence"]["max_abs_error_spm"] <= ref["cadence"]["max_abs_error_spm"] + 1.0
     replays_to_the_live_events(run, tmp_path)
@@ -171,8 +173,23 @@ async def test_ten_link_drops_reconnect_and_count_exactly(family: str, tmp_path:
         assert len(back) == len(drops) == len(p.outages[k])
         truth = p.samples_lost(k)
         assert truth > 0
-        assert sum(e.samples_lost or 0 for e in back) == truth
-        assert run.processor.streams[k].missing_samples == truth
+        reported = [e.samples_lost or 0 for e in back]
+        if family == "metawear":
+            # No counter and no timestamps in the stream: the samples an outage took are
+            # placed from arrival times (MetaWearStream.restart), and a reconnect lands on
+            # a new connection-event phase (the twin draws one per connection), which moves
+            # the latency floor by up to one connection interval: each reconnect is within
+            # interval x rate samples of the truth of its own outage (the gaps between the
+            # runs of samples the twin delivered), not exact.
+            twin = p.twins[k]
+            lost = twin.outage_losses
+            assert sum(lost) == truth
+            limit = twin.connection_interval_s * RATES[family]
+            errors = [r - t for r, t in zip(reported, lost, strict=True)]
+            assert max(abs(e) for e in errors) <= limit, (errors, limit)
+        else:
+            assert sum(reported) == truth
+        assert run.processor.streams[k].missing_samples == sum(reported)
     replays_to_the_live_events(run, tmp_path)
 
 
