@@ -124,14 +124,14 @@ def random_drops(n: int, duration: float, seed: int) -> tuple[tuple[float, float
 async def test_thirty_link_drops_in_ten_minutes(
     tmp_path: Path,
 ) -> None:
-    """10 simulated minutes (at 2x, on the shared simulated clock), 30 random link drops
+    """10 simulated minutes (at 3x, on the shared simulated clock), 30 random link drops
     during which the sensors also stop advertising."""
     minutes = float(os.environ.get("SENSORHUB_DROPS_MINUTES", "10"))
     duration = 60.0 * minutes
     drops = random_drops(int(3 * minutes), duration, seed=5)
     cfg = default_config(duration_s=duration + 20, seed=33, sides=(Side.LEFT, Side.RIGHT))
     cfg = SimConfig(cfg.segments, cfg.sensors, cfg.gait, FaultConfig(link_drops=drops), cfg.seed)
-    run = await live_run(cfg, duration, tmp_path, speed=2.0)
+    run = await live_run(cfg, duration, tmp_path, speed=3.0)
     p = run.peripheral
     for k, sensor in enumerate(run.source.sensors):
         links = [e for e in run.events if isinstance(e, Link) and e.sensor == sensor.name]
