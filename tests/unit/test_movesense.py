@@ -23,6 +23,7 @@ from sensorhub.protocol.movesense import (
     Reassembler,
 )
 from sensorhub.protocol.vendor import SampleBlock
+from tests.fuzzing import mutated
 
 REF = 99
 
@@ -719,15 +720,7 @@ def test_fuzz() -> None:
         if mode == 0:
             buf = rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8).tobytes()
         else:
-            b = bytearray(seeds[int(rng.integers(0, len(seeds)))])
-            for _ in range(int(rng.integers(1, 4))):
-                op = int(rng.integers(0, 3))
-                if op == 0 and b:
-                    b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
-                elif op == 1 and b:
-                    del b[int(rng.integers(0, len(b))) :]
-                else:
-                    b += rng.integers(0, 256, int(rng.integers(1, 30)), dtype=np.uint8).tobytes()
+            b = mutated(rng, seeds, edits=4, append_max=30)
             if mode == 2 and len(b) >= 1:
                 b[0] = int(rng.integers(1, 5))  # mostly valid response codes
             buf = bytes(b)

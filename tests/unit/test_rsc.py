@@ -16,6 +16,7 @@ from sensorhub.protocol.rsc import (
     RscFeature,
     RscMeasurement,
 )
+from tests.fuzzing import mutated
 
 EXAMPLE = bytes.fromhex("07 80 03 5A E9 00 79 CC 00 00")
 
@@ -311,16 +312,7 @@ def test_fuzz() -> None:
         if i % 2:
             buf = rng.integers(0, 256, int(rng.integers(0, 16)), dtype=np.uint8).tobytes()
         else:
-            b = bytearray(seeds[int(rng.integers(0, len(seeds)))])
-            for _ in range(int(rng.integers(1, 3))):
-                op = int(rng.integers(0, 3))
-                if op == 0 and b:
-                    b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
-                elif op == 1 and b:
-                    del b[int(rng.integers(0, len(b))) :]
-                else:
-                    b += rng.integers(0, 256, int(rng.integers(1, 6)), dtype=np.uint8).tobytes()
-            buf = bytes(b)
+            buf = bytes(mutated(rng, seeds, edits=3, append_max=6))
         for decode, encode in codecs:
             try:
                 msg, n = decode(buf)  # type: ignore[operator]
