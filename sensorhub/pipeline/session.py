@@ -87,11 +87,7 @@ class Processor:
             pod = self.pods.get(sensor)
             if pod is None:
                 return []
-            paces: list[AnyEvent] = []
-            for p in pod.feed(t, data):
-                paces.append(p)
-                self._derive(p, paces)
-            return paces
+            return list(pod.feed(t, data))  # a footpod's readings derive nothing
         out: list[AnyEvent] = []
         tr = self.translators.get(sensor)
         merge = self.merge
