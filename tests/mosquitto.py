@@ -20,8 +20,14 @@ def free_port() -> int:
 
 class Mosquitto:
     def __init__(
-        self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        persistent: bool = False,
     ) -> None:
+        """``persistent``: sessions and their queued QoS 1 messages survive a restart
+        (saved at a clean stop), as a production broker keeps them."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             pytest.fail("mosquitto is not installed (apt-get install mosquitto; .ci/run does)")
@@ -32,7 +38,11 @@ class Mosquitto:
         lines = [
             f"listener {self.port} 127.0.0.1",
             "set_tcp_nodelay true",
-            "persistence false",
+            *(
+                ["persistence true", f"persistence_location {workdir}/"]
+                if persistent
+                else ["persistence false"]
+            ),
             "log_dest none",
         ]
         if os.geteuid() == 0:  # started as root it would drop to a user that cannot read tmp
