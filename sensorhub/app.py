@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from sensorhub.config import Config
-from sensorhub.cues import CueController, CueSettings
+from sensorhub.cues import CueController, CueSettings, settings_from_config
 from sensorhub.errors import (
     EXIT_INTERRUPTED,
     EXIT_SINK_FAILED,
@@ -59,6 +59,10 @@ class LiveOptions:
     block: bool = False  # wait for slow sinks instead of dropping (replay at max speed)
     duration_s: float | None = None  # stop after this long (a live run)
     step_lines: bool = True  # piped: a line per step (off for a fast replay)
+    kind: str = "live"  # what the library calls the session's source: live, sim
+    shoe: str | None = None  # --shoe: the pair worn (else [runner] shoe)
+    data_dir: Path | None = None  # --data-dir: the library's folder (else [library] path)
+    library: bool = True  # index the recording in the library when the run closes
 
 
 #: Where a broker on this machine listens by default.
@@ -149,21 +153,57 @@ def audio_sink(audio: str, settings: CueSettings, session: str, say: Callable[[s
 
 
 def cue_settings(config: Config) -> CueSettings:
-    cues = config.cues
+    return settings_from_config(config.cues, config.audio.sample_rate)
+
+
+def _open_library(config: Config, options: LiveOptions, say: Callable[[str], Any]) -> Any:
+    """The library a recorded run is indexed in (None: off, or it cannot be opened: said
+    in a line, and the run goes on); recordings a crash left behind are indexed first."""
+    if not options.library or not config.library.enabled:
+        return None
+    from sensorhub.library.index import index_orphans
+    from sensorhub.library.store import open_library
+
     try:
-        return CueSettings(
-            mode=cues.mode,
-            target_spm=cues.target_spm,
-            increase_pct=cues.increase_pct,
-            baseline_s=cues.baseline_s,
-            band_spm=cues.band_spm,
-            impact_threshold_g=cues.impact_threshold_g,
-            fade_schedule=tuple((float(m), float(g)) for m, g in cues.fade_schedule),
-            volume=cues.volume,
-            sample_rate=config.audio.sample_rate,
+        lib = open_library(config, options.data_dir)
+        index_orphans(lib, config, say)
+    except SensorhubError as exc:
+        say(f"library: {exc}; this run is recorded but not indexed")
+        return None
+    return lib
+
+
+def _begin_recording(library: Any, header: SessionHeader, record: Path, say: Any) -> int:
+    from sensorhub.library.index import recording_uid, sensors_json
+
+    try:
+        return int(
+            library.begin_recording(
+                recording_uid(header),
+                record.resolve(),
+                str(header.config["runner"]),
+                header.config.get("shoe"),
+                header.started_unix,
+                str(header.config["kind"]),
+                sensors_json(header),
+            )
         )
-    except ValueError as exc:
-        raise ConfigError(f"[cues] in the configuration: {exc}") from None
+    except SensorhubError as exc:
+        say(f"library: {exc}; this run is recorded but not indexed")
+        return 0
+
+
+def _index_closed(library: Any, record: Path, config: Config) -> str:
+    """The run's recording into the library, as it closes: one line of what happened."""
+    from sensorhub.library.index import index_recording
+
+    try:
+        got = index_recording(library, record, config)
+    except SensorhubError as exc:
+        return f"library: not indexed ({exc}); later: sensorhub library add {record}"
+    return (
+        f"library: session {got.session_id} ({got.steps} steps); sensorhub report {got.session_id}"
+    )
 
 
 def run_live(source: Source, config: Config, options: LiveOptions) -> int:
@@ -202,6 +242,9 @@ def run_live(source: Source, config: Config, options: LiveOptions) -> int:
     stop = asyncio.Event()
     interrupted: list[bool] = []  # Ctrl-C or SIGTERM came
     processors: list[Processor] = []
+    shoe = options.shoe or config.runner.shoe or None
+    library = _open_library(config, options, say) if record is not None else None
+    library_ids: list[int] = []
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
@@ -227,8 +270,20 @@ def run_live(source: Source, config: Config, options: LiveOptions) -> int:
             processors.append(processor)
             run_sinks = list(sinks)
             if record is not None:
-                header = SessionHeader(time.time(), "live", list(source.sensors))
+                header = SessionHeader(
+                    time.time(),
+                    "live",
+                    list(source.sensors),
+                    config={
+                        "kind": options.kind,
+                        "runner": config.runner.id,
+                        "shoe": shoe,
+                        "cues": msgspec.to_builtins(config.cues),
+                    },
+                )
                 run_sinks.append(RecorderSink(SessionWriter(record, header, fsync=True)))
+                if library is not None:
+                    library_ids.append(_begin_recording(library, header, record, say))
             topics = f"{config.mqtt.topic_prefix}/{config.runner.id}"
             say(
                 f"[bold]{options.title}[/]: {', '.join(e.name for e in source.sensors)}"
@@ -296,6 +351,10 @@ def run_live(source: Source, config: Config, options: LiveOptions) -> int:
     for sink in sinks:
         if getattr(sink, "underflows", 0):
             lines.append(f"audio: the sound card ran dry {sink.underflows} times (a busy machine?)")
+    if library is not None:
+        if record is not None and library_ids and library_ids[0]:
+            lines.append(_index_closed(library, record, config))
+        library.close()
     for line in lines:
         if console.name in summary.failed:
             print(f"sensorhub: {line}", file=sys.stderr)

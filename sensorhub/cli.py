@@ -10,7 +10,7 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -304,7 +304,45 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the plausibility check of the declared units",
     )
+    _library_commands(sub)
     return p
+
+
+def _library_options(p: argparse.ArgumentParser) -> None:
+    _config_options(p)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the session library's folder (default: [library] path, else the user's data "
+        "directory, ~/.local/share/sensorhub)",
+    )
+
+
+def _library_commands(sub: Any) -> None:
+    lib = sub.add_parser("library", help="the session library: add recordings to it")
+    lib_sub = lib.add_subparsers(dest="library_command", required=True, parser_class=_Parser)
+    add = lib_sub.add_parser(
+        "add", help="index recordings (replayed through the signal core); again is harmless"
+    )
+    add.add_argument("files", type=Path, nargs="+", metavar="FILE_OR_DIR")
+    add.add_argument("--runner", metavar="ID", help="whose runs they are (default: recorded)")
+    add.add_argument("--shoe", metavar="NAME", help="the shoes worn (default: recorded)")
+    _library_options(add)
+
+    ses = sub.add_parser("sessions", help="the sessions in the library, newest first")
+    ses.add_argument("--runner", metavar="ID")
+    ses.add_argument("--shoe", metavar="NAME")
+    ses.add_argument("--since", metavar="YYYY-MM-DD")
+    ses.add_argument("--until", metavar="YYYY-MM-DD", help="up to and including this day")
+    ses.add_argument("--limit", type=_positive(int, "limit"), metavar="N")
+    ses.add_argument("--json", action="store_true", help="print JSON")
+    _library_options(ses)
+
+    show = sub.add_parser("show", help="one session's figures")
+    show.add_argument("session", metavar="SESSION", help="its id (sessions) or recording path")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    _library_options(show)
 
 
 def _config_options(p: argparse.ArgumentParser) -> None:
@@ -333,6 +371,14 @@ def _live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events-jsonl", type=Path, metavar="OUT", help="write every event")
     p.add_argument(
         "--audio", metavar="auto|device[:NAME]|wav:PATH|none", help="where cadence cues play"
+    )
+    p.add_argument("--shoe", metavar="NAME", help="the shoes worn (default: [runner] shoe)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the session library the recording is indexed in (default: [library] path, "
+        "else ~/.local/share/sensorhub)",
     )
 
 
@@ -422,6 +468,7 @@ def _run_live(
     record_auto: bool = False,
     duration_s: float | None = None,
     step_lines: bool = True,
+    kind: str = "live",
 ) -> int:
     from sensorhub.app import LiveOptions, run_live
 
@@ -437,6 +484,9 @@ def _run_live(
         block=block,
         duration_s=duration_s,
         step_lines=step_lines,
+        kind=kind,
+        shoe=getattr(args, "shoe", None),
+        data_dir=getattr(args, "data_dir", None),
     )
     return run_live(source, config, options)
 
@@ -463,7 +513,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     source, title = demo_source(config, args.duration, args.seed)
-    return _run_live(source, config, args, title, record_auto=True)
+    return _run_live(source, config, args, title, record_auto=True, kind="sim")
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -759,7 +809,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _library_command(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from sensorhub.commands import library
+
+        return int(getattr(library, name)(args))
+
+    return run
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    return int(_library_command(f"cmd_library_{args.library_command}")(args))
+
+
 COMMANDS = {
+    "library": cmd_library,
+    "sessions": _library_command("cmd_sessions"),
+    "show": _library_command("cmd_show"),
     "sim": cmd_sim,
     "demo": cmd_demo,
     "info": cmd_info,

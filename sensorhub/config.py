@@ -41,6 +41,7 @@ class RunnerConfig(_Section):
     """Who is running: names the MQTT topics (``sensorhub/<id>/...``)."""
 
     id: TopicLevel = "runner"
+    shoe: Annotated[str, msgspec.Meta(max_length=80)] = ""  # the pair worn (`--shoe`); "": unnamed
 
 
 class MqttConfig(_Section):
@@ -191,6 +192,16 @@ class GaitConfig(_Section):
     asymmetry_every: Annotated[int, _r(1, 500)] = 10  # steps between asymmetry reports
 
 
+class LibraryConfig(_Section):
+    """The session library (``sensorhub sessions``, ``report``, ``trends`` ...).
+
+    ``path``: its folder; empty: the user's data directory (``~/.local/share/sensorhub``
+    on Linux).  ``enabled``: index every recorded run when it closes."""
+
+    enabled: bool = True
+    path: str = ""
+
+
 class Config(_Section):
     runner: RunnerConfig = msgspec.field(default_factory=RunnerConfig)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
@@ -200,6 +211,7 @@ class Config(_Section):
     sim: SimConfigSection = msgspec.field(default_factory=SimConfigSection)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
     gait: GaitConfig = msgspec.field(default_factory=GaitConfig)
+    library: LibraryConfig = msgspec.field(default_factory=LibraryConfig)
 
 
 _WHERE = re.compile(r" - at `\$\.?(.*)`$")

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from sensorhub.config import CuesConfig
+from sensorhub.errors import ConfigError
 from sensorhub.events import Activity, AnyEvent, Cadence, Cue, Impact
 
 Audio = npt.NDArray[np.float32]
@@ -51,6 +53,24 @@ class CueSettings:
             raise ValueError("cue mode must be off, metronome, band, impact or fade")
         if self.target_spm is not None and not 100 <= self.target_spm <= 240:
             raise ValueError("target cadence must be 100-240 steps/min")
+
+
+def settings_from_config(cues: CuesConfig, sample_rate: int) -> CueSettings:
+    """The ``[cues]`` section as the controller's settings (a bad one: ConfigError)."""
+    try:
+        return CueSettings(
+            mode=cues.mode,
+            target_spm=cues.target_spm,
+            increase_pct=cues.increase_pct,
+            baseline_s=cues.baseline_s,
+            band_spm=cues.band_spm,
+            impact_threshold_g=cues.impact_threshold_g,
+            fade_schedule=tuple((float(m), float(g)) for m, g in cues.fade_schedule),
+            volume=cues.volume,
+            sample_rate=sample_rate,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"[cues] in the configuration: {exc}") from None
 
 
 def tone(sample_rate: int, freq_hz: float, duration_s: float, gain: float) -> Audio:

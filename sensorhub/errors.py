@@ -91,3 +91,7 @@ class SensorNotFound(BleError):
 
 class CommandRejected(BleError):
     """The sensor answered a command with an error."""
+
+
+class LibraryError(SensorhubError):
+    """The session library cannot do what was asked (busy, newer schema, unknown session)."""
