@@ -29,6 +29,11 @@ ASYMMETRY_BAND_PCT = 10.0
 TRACK_GAP_S = 5.0
 
 
+def as_array(values: Sequence[float | None]) -> Array:
+    """Numbers with None as NaN."""
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
 @dataclass
 class Steps:
     """Per-step columns (NaN where unknown); ``side`` and ``strike`` are strings."""

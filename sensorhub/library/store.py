@@ -113,6 +113,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX track_by_session ON track (session_id, source, t_s);
     """,
+    # 2: pain ratings (0-10) and the watch files merged onto sessions
+    """
+    CREATE TABLE pain (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+        during INTEGER,                    -- 0-10 numeric rating, during the run
+        after INTEGER,                     -- right after it
+        next_morning INTEGER,              -- the next morning
+        noted_unix REAL NOT NULL
+    );
+    CREATE TABLE activities (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,                -- the watch file merged onto the session
+        sha256 TEXT NOT NULL,
+        kind TEXT NOT NULL,                -- fit | gpx | tcx
+        started_unix REAL,
+        points INTEGER NOT NULL,
+        imported_unix REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -405,6 +424,107 @@ class Library:
                 f"INSERT INTO {table} (session_id, {', '.join(columns)}) "
                 f"VALUES (?, {', '.join('?' * len(columns))})",
                 [(sid, *r) for r in rows],
+            )
+
+    def put_track(
+        self,
+        sid: int,
+        source: str,
+        rows: Sequence[tuple[Any, ...]],
+        distance_m: float | None,
+    ) -> None:
+        """Replace a session's track points of ``source`` (``TRACK_COLUMNS``; a watch
+        file's: "watch"), then give every step and minute its speed again (a watch's
+        speed before a footpod's) and the session its distance."""
+        from sensorhub.library import metrics
+
+        with self._write() as db:
+            db.execute("DELETE FROM track WHERE session_id = ? AND source = ?", (sid, source))
+            self._insert(db, "track", TRACK_COLUMNS, sid, rows)
+            points = db.execute(
+                "SELECT t_s, speed_m_s, source FROM track WHERE session_id = ? ORDER BY t_s",
+                (sid,),
+            ).fetchall()
+            best = "watch" if any(p["source"] == "watch" for p in points) else "footpod"
+            chosen = [p for p in points if p["source"] == best]
+            step_rows = db.execute(
+                f"SELECT rowid, {', '.join(STEP_COLUMNS)} FROM steps WHERE session_id = ? "
+                "ORDER BY t_s, rowid",
+                (sid,),
+            ).fetchall()
+            steps = metrics.Steps.from_rows([tuple(r)[1:] for r in step_rows], STEP_COLUMNS)
+            speed = metrics.interpolate_speed(
+                steps.t_s,
+                metrics.as_array([p["t_s"] for p in chosen]),
+                metrics.as_array([p["speed_m_s"] for p in chosen]),
+            )
+            db.executemany(
+                "UPDATE steps SET speed_m_s = ? WHERE rowid = ?",
+                [
+                    (None if v != v else round(float(v), 3), r["rowid"])
+                    for r, v in zip(step_rows, speed, strict=True)
+                ],
+            )
+            steps.speed_m_s = speed
+            minute = metrics.as_array([]) if not len(steps) else (steps.t_s // 60.0)
+            for m in sorted({int(x) for x in minute}):
+                v = metrics.median(speed[minute == m])
+                db.execute(
+                    "UPDATE minutes SET speed_m_s = ? WHERE session_id = ? AND minute = ?",
+                    (None if v is None else round(v, 3), sid, m),
+                )
+            if distance_m is not None:
+                db.execute(
+                    "UPDATE sessions SET distance_m = ?, distance_source = ? WHERE id = ?",
+                    (round(distance_m, 1), source, sid),
+                )
+
+    def put_pain(
+        self,
+        sid: int,
+        during: int | None,
+        after: int | None,
+        next_morning: int | None,
+        now_unix: float,
+    ) -> None:
+        """A session's pain ratings; a rating not given keeps the one noted before."""
+        with self._write() as db:
+            old = db.execute("SELECT * FROM pain WHERE session_id = ?", (sid,)).fetchone()
+            keep = dict(old) if old is not None else {}
+            values = {
+                "during": during if during is not None else keep.get("during"),
+                "after": after if after is not None else keep.get("after"),
+                "next_morning": next_morning
+                if next_morning is not None
+                else keep.get("next_morning"),
+            }
+            db.execute(
+                "INSERT OR REPLACE INTO pain (session_id, during, after, next_morning, "
+                "noted_unix) VALUES (?, ?, ?, ?, ?)",
+                (sid, values["during"], values["after"], values["next_morning"], now_unix),
+            )
+
+    def pain(self, sid: int) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM pain WHERE session_id = ?", (sid,)
+        ).fetchone()
+        return row
+
+    def put_activity(
+        self,
+        sid: int,
+        path: str,
+        sha256: str,
+        kind: str,
+        started_unix: float | None,
+        points: int,
+        now_unix: float,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO activities (session_id, path, sha256, kind, "
+                "started_unix, points, imported_unix) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sid, path, sha256, kind, started_unix, points, now_unix),
             )
 
     def forget(self, sid: int) -> None:
