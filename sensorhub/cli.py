@@ -342,7 +342,13 @@ def _library_commands(sub: Any) -> None:
     show = sub.add_parser("show", help="one session's figures")
     show.add_argument("session", metavar="SESSION", help="its id (sessions) or recording path")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--shoe", metavar="NAME", help="set the shoes worn in it")
+    show.add_argument("--note", metavar="TEXT", help="set its notes")
     _library_options(show)
+
+    from sensorhub.commands import trends
+
+    trends.add_parsers(sub, _library_options, _ranged)
 
 
 def _config_options(p: argparse.ArgumentParser) -> None:
@@ -809,13 +815,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _library_command(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from sensorhub.commands import library
+def _offline(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command of ``sensorhub.commands.<module>``, imported when it runs."""
 
-        return int(getattr(library, name)(args))
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(f"sensorhub.commands.{module}"), name)(args))
 
     return run
+
+
+def _library_command(name: str) -> Callable[[argparse.Namespace], int]:
+    return _offline("library", name)
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -826,6 +838,10 @@ COMMANDS = {
     "library": cmd_library,
     "sessions": _library_command("cmd_sessions"),
     "show": _library_command("cmd_show"),
+    "trends": _offline("trends", "cmd_trends"),
+    "compare": _offline("trends", "cmd_compare"),
+    "shoes": _offline("trends", "cmd_shoes"),
+    "pain": _offline("trends", "cmd_pain"),
     "sim": cmd_sim,
     "demo": cmd_demo,
     "info": cmd_info,

@@ -169,7 +169,11 @@ def describe(o: dict[str, Any]) -> list[str]:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with library_of(args) as lib:
-        o = overview(load(lib, resolve_session(lib, args.session)))
+        sid = resolve_session(lib, args.session)
+        changes = {k: v for k, v in (("shoe", args.shoe), ("notes", args.note)) if v is not None}
+        if changes:
+            lib.set_fields(sid, **changes)
+        o = overview(load(lib, sid))
     if args.json:
         print_json(o)
     else:

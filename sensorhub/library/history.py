@@ -30,7 +30,7 @@ import numpy as np
 
 from sensorhub.library import metrics
 from sensorhub.library.metrics import ASYMMETRY_BAND_PCT, SPEED_BAND_M_S, Steps
-from sensorhub.library.store import STEP_COLUMNS, Library
+from sensorhub.library.store import Library
 from sensorhub.library.view import SessionData, load
 
 BASELINE_SESSIONS = 3
@@ -121,7 +121,7 @@ def _speed(steps: Steps) -> float | None:
     return metrics.median(steps.speed_m_s)
 
 
-def _compare(metric: str, mine: Steps, theirs: Steps, against: str) -> Comparison | None:
+def compare_steps(metric: str, mine: Steps, theirs: Steps, against: str) -> Comparison | None:
     """``mine`` against ``theirs`` at comparable speed when both know it."""
     speed = _speed(mine)
     comparable = "while running (speed unknown)"
@@ -140,12 +140,6 @@ def running_steps(lib: Library, sid: int) -> Steps:
     return load(lib, sid).running_steps()
 
 
-def _concat(parts: list[Steps]) -> Steps:
-    if not parts:
-        return Steps.from_rows([], STEP_COLUMNS)
-    return Steps(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
-
-
 def previous(lib: Library, data: SessionData, days: float | None = None) -> list[Any]:
     """The runner's sessions before this one (newest first), within ``days`` if given."""
     start = float(data.row["started_unix"])
@@ -159,15 +153,7 @@ def previous(lib: Library, data: SessionData, days: float | None = None) -> list
 
 def session_si(data: SessionData) -> dict[str, float]:
     """A session's contact and impact symmetry index over its running steps."""
-    run = data.running_steps()
-    out: dict[str, float] = {}
-    for metric, key in (("contact_ms", "contact_si_pct"), ("impact_g", "impact_si_pct")):
-        si = metrics.symmetry_index(
-            metrics.side_median(run, metric, "left"), metrics.side_median(run, metric, "right")
-        )
-        if si is not None:
-            out[key] = si
-    return out
+    return metrics.symmetry_of(data.running_steps())
 
 
 def usual_asymmetry(lib: Library, data: SessionData) -> tuple[dict[str, tuple[float, float]], int]:
@@ -263,15 +249,20 @@ def context_for(lib: Library, sid: int) -> Context:
     earlier = previous(lib, data)
     first = sorted(earlier, key=lambda r: float(r["started_unix"]))[:BASELINE_SESSIONS]
     if first:
-        base = _concat([running_steps(lib, int(r["id"])) for r in first])
+        base = Steps.concat([running_steps(lib, int(r["id"])) for r in first])
         label = f"your baseline (your first {len(first)} run{'s' if len(first) > 1 else ''})"
-        ctx.baseline = [c for m in METRICS if (c := _compare(m, mine, base, label)) is not None]
+        ctx.baseline = [
+            c for m in METRICS if (c := compare_steps(m, mine, base, label)) is not None
+        ]
     week = previous(lib, data, days=7)
     if week:
-        steps = _concat([running_steps(lib, int(r["id"])) for r in week])
+        steps = Steps.concat([running_steps(lib, int(r["id"])) for r in week])
         ctx.last_week = [
-            c for m in METRICS if (c := _compare(m, mine, steps, "last week")) is not None
+            c for m in METRICS if (c := compare_steps(m, mine, steps, "last week")) is not None
         ]
+    from sensorhub.library.load import load_flags  # load builds on this module
+
+    ctx.flags += load_flags(lib, sid)
     usual, used = usual_asymmetry(lib, data)
     ctx.usual_asymmetry, ctx.usual_from_sessions = usual, used
     if (flag := limp_flag(session_si(data), usual, used)) is not None:

@@ -84,6 +84,12 @@ class Steps:
     def take(self, mask: npt.NDArray[np.bool_]) -> Steps:
         return Steps(**{k: v[mask] for k, v in self.__dict__.items()})
 
+    @classmethod
+    def concat(cls, parts: Sequence[Steps]) -> Steps:
+        if not parts:
+            return cls.from_rows([], ("t_s",))
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
+
 
 def median(x: Array) -> float | None:
     x = x[np.isfinite(x)]
@@ -140,6 +146,16 @@ def interpolate_speed(t: Array, track_t: Array, track_speed: Array) -> Array:
 def side_median(steps: Steps, column: str, side: str) -> float | None:
     values: Array = getattr(steps, column)
     return median(values[steps.side == side])
+
+
+def symmetry_of(steps: Steps) -> dict[str, float]:
+    """Contact and impact symmetry index of these steps (left and right medians)."""
+    out = {}
+    for column, key in (("contact_ms", "contact_si_pct"), ("impact_g", "impact_si_pct")):
+        si = symmetry_index(side_median(steps, column, "left"), side_median(steps, column, "right"))
+        if si is not None:
+            out[key] = si
+    return out
 
 
 def minute_rows(
