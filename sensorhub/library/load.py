@@ -16,7 +16,9 @@ that evidence is.
   al., Int J Sports Physiol Perform 2020;15:907), and Frandsen et al. found no positive
   association with injury.
 
-A run is measured by its distance where every run compared knows it (footpod or watch
+A flag needs the runner's history to cover its window (the first run in the library at
+least 30, resp. 14, days before): a partly covered window would invent a spike.  A run is
+measured by its distance where every run compared knows it (footpod or watch
 file), else by its running time (and the flag says so).  ``cumulative impact`` is the sum
 over a week's steps of each step's peak impact, in g (g x steps): a count of how much
 landing there was and how hard, not a tissue-load model; no injury threshold is known for
@@ -102,14 +104,18 @@ def _measure(runs: Sequence[Run]) -> tuple[list[float], str, str]:
     )
 
 
+def _covers(history: Sequence[Run], since_unix: float) -> bool:
+    """The library holds the runner's runs from ``since_unix`` on (its first run is no
+    later): a window it only partly covers would make a spike of a missing past."""
+    return bool(history) and min(r.started_unix for r in history) <= since_unix
+
+
 def spike_flag(run: Run, history: Sequence[Run]) -> Flag | None:
     """Frandsen 2025: this run > 10 % longer than the longest of the previous 30 days."""
-    window = [
-        r
-        for r in history
-        if run.started_unix - SPIKE_WINDOW_DAYS * DAY_S <= r.started_unix < run.started_unix
-        and r.id != run.id
-    ]
+    since = run.started_unix - SPIKE_WINDOW_DAYS * DAY_S
+    if not _covers(history, since):
+        return None
+    window = [r for r in history if since <= r.started_unix < run.started_unix and r.id != run.id]
     if not window:
         return None
     sizes, unit, basis = _measure([*window, run])
@@ -131,6 +137,8 @@ def spike_flag(run: Run, history: Sequence[Run]) -> Flag | None:
 def ramp_flag(run: Run, history: Sequence[Run]) -> Flag | None:
     """Nielsen 2014: the last 7 days (this run included) > 30 % above the 7 before."""
     t = run.started_unix + 1.0  # this run belongs to the last 7 days
+    if not _covers(history, t - 14 * DAY_S):
+        return None
     last = [r for r in [*history, run] if t - 7 * DAY_S <= r.started_unix < t]
     before = [r for r in history if t - 14 * DAY_S <= r.started_unix < t - 7 * DAY_S]
     last = list({r.id: r for r in last}.values())
