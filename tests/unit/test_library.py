@@ -181,13 +181,13 @@ def test_two_processes_writing_at_once_both_land(tmp_path: Path) -> None:
     folder = tmp_path / "two"
     Library(folder).close()
     code = (
-        "import sys; sys.path.insert(0, {root!r})\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"
         "from tests.unit.test_library import constructed, T0\n"
         "from sensorhub.library.store import Library\n"
-        "lib = Library({folder!r})\n"
+        f"lib = Library({str(folder)!r})\n"
         "for k in range(5):\n"
-        "    lib.put(constructed(f'{{sys.argv[1]}}-{{k}}', T0 + k, minutes=3))\n"
-    ).format(root=str(Path(__file__).parents[2]), folder=str(folder))
+        "    lib.put(constructed(f'{sys.argv[1]}-{k}', T0 + k, minutes=3))\n"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, w]) for w in ("p", "q")]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     with Library(folder) as lib:
@@ -196,7 +196,7 @@ def test_two_processes_writing_at_once_both_land(tmp_path: Path) -> None:
         )
         assert lib.check() == "ok"
         for r in lib.sessions():
-            assert len(lib.rows("steps", ["t_s"], int(r["id"]))) == int(3 * 170)
+            assert len(lib.rows("steps", ["t_s"], int(r["id"]))) == (3 * 170)
 
 
 def test_orphans_are_recordings_whose_writer_is_gone(lib: Library) -> None:
