@@ -197,10 +197,13 @@ def index_recording(
     if not reader.sensors:
         raise RecordingError(f"{path}: no readable sensor in it", "nothing to index")
     hc = reader.header.config
-    who = runner or str(hc.get("runner") or config.runner.id)
     existing = lib.find_uid(recording_uid(reader.header))
-    kept_shoe = lib.session(existing)["shoe"] if existing is not None else None
-    pair = shoe or hc.get("shoe") or kept_shoe or (config.runner.shoe or None)
+    kept = lib.session(existing) if existing is not None else None
+    # what is said now, else what the library was told before, else what was recorded
+    who = runner or (kept["runner"] if kept else None) or str(hc.get("runner") or config.runner.id)
+    pair = (
+        shoe or (kept["shoe"] if kept else None) or hc.get("shoe") or (config.runner.shoe or None)
+    )
     events = replay_events(reader, config)
     damage = reader.describe_damage()
     if not reader.clean_close:
