@@ -37,7 +37,15 @@ from typing import Any
 import numpy as np
 
 from sensorhub.library import metrics
-from sensorhub.library.history import Flag, Pain, limp_flag, pain_of, session_si, usual_asymmetry
+from sensorhub.library.history import (
+    Flag,
+    Pain,
+    limp_flag,
+    pain_flag,
+    pain_of,
+    session_si,
+    usual_asymmetry,
+)
 from sensorhub.library.metrics import SPEED_BAND_M_S, Steps
 from sensorhub.library.store import Library
 from sensorhub.library.view import load
@@ -238,8 +246,11 @@ def trends(lib: Library, runner: str, weeks: int, now_unix: float) -> Trends:
     bounds = [*starts, week_start(now_unix, -1)]
     out = [Week(s) for s in starts]
     by_week: dict[int, list[Steps]] = {}
+    morning: int | None = None  # the next-morning pain after the previous rated run
     for run in all_runs:
         k = int(np.searchsorted(bounds, run.started_unix, side="right")) - 1
+        p = pain_of(lib, run.id)
+        before, morning = morning, p.next_morning if p and p.next_morning is not None else morning
         if not 0 <= k < len(starts):
             continue
         w = out[k]
@@ -262,9 +273,10 @@ def trends(lib: Library, runner: str, weeks: int, now_unix: float) -> Trends:
         usual, used = usual_asymmetry(lib, data)
         if (f := limp_flag(session_si(data), usual, used)) is not None:
             w.flags.append((run.id, f))
-        p = pain_of(lib, run.id)
         if p is not None:
             _add_pain(w, p)
+            if (f := pain_flag(p, before)) is not None:
+                w.flags.append((run.id, f))
     # the form at comparable speed: the band around the window's median speed
     speeds = (
         np.concatenate([s.speed_m_s for ss in by_week.values() for s in ss])

@@ -315,3 +315,39 @@ def test_library_errors_are_one_line(tmp_path: Path) -> None:
     db.close()
     r = sh("sessions", cwd=tmp_path, data=newer)
     assert r.returncode == 2 and "from a newer sensorhub" in r.stderr
+
+
+def test_trends_shoes_compare_and_pain_over_two_sessions(
+    tmp_path: Path, recordings: dict[str, Path]
+) -> None:
+    data = tmp_path / "lib"
+    for k, shoe in (("short", "Old pair"), ("long", "New pair")):
+        r = sh("library", "add", str(recordings[k]), "--shoe", shoe, cwd=tmp_path, data=data)
+        assert r.returncode == 0, r.stderr
+    listed = {s["shoe"]: s for s in sessions(tmp_path, data)}
+    shoes = json.loads(sh("shoes", "--json", cwd=tmp_path, data=data).stdout)["shoes"]
+    by = {s["shoe"]: s for s in shoes}
+    assert set(by) == {"Old pair", "New pair"}
+    for name, s in by.items():
+        assert s["runs"] == 1
+        assert s["running_s"] == pytest.approx(listed[name]["running_s"], abs=0.1)
+        assert s["early"]["impact_g"] == pytest.approx(listed[name]["impact_g"], rel=0.05)
+    trends = json.loads(sh("trends", "--weeks", "2", "--json", cwd=tmp_path, data=data).stdout)
+    this_week = trends["weeks"][-1]
+    assert sorted(this_week["runs"]) == sorted(s["id"] for s in listed.values())
+    assert this_week["steps"] == sum(s["steps"] for s in listed.values())
+    assert this_week["distance_unknown_runs"] == 2
+    assert any("guideline, not evidence" in n for n in trends["notes"])
+    a, b = listed["Old pair"]["id"], listed["New pair"]["id"]
+    cmp = json.loads(sh("compare", str(a), str(b), "--json", cwd=tmp_path, data=data).stdout)
+    assert {c["metric"] for c in cmp["b_against_a"]} == {"cadence_spm", "contact_ms", "impact_g"}
+    assert all(c["comparable"] == "while running (speed unknown)" for c in cmp["b_against_a"])
+    text = sh("trends", "--weeks", "2", cwd=tmp_path, data=data).stdout
+    assert "cumulative impact" in text
+    r = sh("pain", str(b), "--during", "6", "--json", cwd=tmp_path, data=data)
+    assert json.loads(r.stdout)["acceptable"] is False
+    r = sh("pain", str(a), cwd=tmp_path, data=data)
+    assert r.returncode == 2 and "has no pain ratings" in r.stderr
+    week = json.loads(sh("trends", "--weeks", "1", "--json", cwd=tmp_path, data=data).stdout)
+    assert week["weeks"][-1]["pain"] == {"during": 6}
+    assert [f["kind"] for f in week["weeks"][-1]["flags"]] == ["pain"]
