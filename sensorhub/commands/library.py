@@ -97,7 +97,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         rows = lib.sessions(args.runner, args.shoe, since, until)
         if args.limit:
             rows = rows[: args.limit]
-        found = [overview(load(lib, int(r["id"]))) for r in rows]
+        found = [dict(r) for r in rows]
     if args.json:
         print_json([session_line(o) for o in found])
         return 0

@@ -148,6 +148,12 @@ def rows_from_events(
     spans = metrics.running_spans(activity, end)
     minutes = metrics.minute_rows(table, spans, max(duration, end))
     distance = summary.pod_distance_m if summary is not None else None
+    run = table.take(metrics.running_mask(table.t_s, spans))
+
+    def med(x: metrics.Array, nd: int) -> float | None:
+        v = metrics.median(x)
+        return None if v is None else round(v, nd)
+
     return SessionRows(
         uid=recording_uid(header),
         session={
@@ -159,6 +165,9 @@ def rows_from_events(
             "duration_s": round(max(duration, end), 3),
             "running_s": summary.running_s if summary is not None else 0.0,
             "steps": len(steps),
+            "cadence_spm": med(run.cadence_spm, 1),
+            "contact_ms": med(run.contact_ms, 1),
+            "impact_g": med(run.impact_g, 2),
             "distance_m": distance,
             "distance_source": "footpod" if distance is not None else None,
             "sensors_json": sensors_json(header),

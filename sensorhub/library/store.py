@@ -47,6 +47,9 @@ MIGRATIONS: tuple[str, ...] = (
         duration_s REAL,
         running_s REAL,
         steps INTEGER,
+        cadence_spm REAL,                  -- medians of the running steps (for listing)
+        contact_ms REAL,
+        impact_g REAL,
         distance_m REAL,
         distance_source TEXT,              -- footpod | watch | NULL (unknown)
         sensors_json TEXT NOT NULL,
@@ -187,6 +190,9 @@ SESSION_COLUMNS = (
     "duration_s",
     "running_s",
     "steps",
+    "cadence_spm",
+    "contact_ms",
+    "impact_g",
     "distance_m",
     "distance_source",
     "sensors_json",
