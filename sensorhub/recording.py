@@ -421,7 +421,14 @@ class SessionReader:
         at, kind, size = (x.tolist() for x in valid)
         kinds = {p: (k, n) for p, k, n in zip(at, kind, size, strict=True)}
         pos = FILE_HEADER.size
-        last_t: float | None = None
+        packets: list[tuple[int, int]] = []  # packet chunks so far (the last time: at damage)
+        known: dict[tuple[int, int], float | None] = {}
+
+        def last_time(chunk: tuple[int, int]) -> float | None:
+            if chunk not in known:
+                known[chunk] = self._last_time(*chunk)
+            return known[chunk]
+
         while pos < self.size:
             ok = kinds.get(pos)
             if ok is not None:
@@ -429,12 +436,13 @@ class SessionReader:
                 start = pos + CHUNK_HEADER.size
                 self._chunks.append((kind, start, length))
                 if kind == CHUNK_PACKETS and length >= RECORD.size:
-                    last_t = self._last_time(start, length) or last_t
+                    packets.append((start, length))
                 pos = start + length
                 continue
             reason = self._diagnose(pos)
             k = int(np.searchsorted(valid[0], pos, side="right"))
             nxt = int(valid[0][k]) if k < len(valid[0]) else self.size
+            last_t = next((t for c in reversed(packets) if (t := last_time(c)) is not None), None)
             self.damage.append(Damage(pos, nxt - pos, reason, last_t))
             pos = nxt
 
