@@ -305,6 +305,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="skip the plausibility check of the declared units",
     )
     _library_commands(sub)
+    from sensorhub.commands import exports
+
+    exports.add_parsers(sub, _library_options)
     return p
 
 
@@ -842,6 +845,8 @@ COMMANDS = {
     "compare": _offline("trends", "cmd_compare"),
     "shoes": _offline("trends", "cmd_shoes"),
     "pain": _offline("trends", "cmd_pain"),
+    "export": _offline("exports", "cmd_export"),
+    "import-activity": _offline("exports", "cmd_import_activity"),
     "sim": cmd_sim,
     "demo": cmd_demo,
     "info": cmd_info,

@@ -438,10 +438,12 @@ class Library:
         source: str,
         rows: Sequence[tuple[Any, ...]],
         distance_m: float | None,
+        activity: dict[str, Any] | None = None,
     ) -> None:
         """Replace a session's track points of ``source`` (``TRACK_COLUMNS``; a watch
         file's: "watch"), then give every step and minute its speed again (a watch's
-        speed before a footpod's) and the session its distance."""
+        speed before a footpod's) and the session its distance; ``activity`` (path,
+        sha256, kind, started_unix) records the file they came from.  One transaction."""
         from sensorhub.library import metrics
 
         with self._write() as db:
@@ -484,6 +486,20 @@ class Library:
                     "UPDATE sessions SET distance_m = ?, distance_source = ? WHERE id = ?",
                     (round(distance_m, 1), source, sid),
                 )
+            if activity is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO activities (session_id, path, sha256, kind, "
+                    "started_unix, points, imported_unix) VALUES (?, ?, ?, ?, ?, ?, "
+                    "strftime('%s','now'))",
+                    (
+                        sid,
+                        activity["path"],
+                        activity["sha256"],
+                        activity["kind"],
+                        activity["started_unix"],
+                        len(rows),
+                    ),
+                )
 
     def put_pain(
         self,
@@ -515,23 +531,6 @@ class Library:
             "SELECT * FROM pain WHERE session_id = ?", (sid,)
         ).fetchone()
         return row
-
-    def put_activity(
-        self,
-        sid: int,
-        path: str,
-        sha256: str,
-        kind: str,
-        started_unix: float | None,
-        points: int,
-        now_unix: float,
-    ) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO activities (session_id, path, sha256, kind, "
-                "started_unix, points, imported_unix) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (sid, path, sha256, kind, started_unix, points, now_unix),
-            )
 
     def forget(self, sid: int) -> None:
         with self._write() as db:
