@@ -308,6 +308,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from sensorhub.commands import exports
 
     exports.add_parsers(sub, _library_options)
+    from sensorhub.commands import report as report_command
+
+    report_command.add_parser(sub, _library_options)
     return p
 
 
@@ -845,6 +848,7 @@ COMMANDS = {
     "compare": _offline("trends", "cmd_compare"),
     "shoes": _offline("trends", "cmd_shoes"),
     "pain": _offline("trends", "cmd_pain"),
+    "report": _offline("report", "cmd_report"),
     "export": _offline("exports", "cmd_export"),
     "import-activity": _offline("exports", "cmd_import_activity"),
     "sim": cmd_sim,
