@@ -24,6 +24,10 @@ from sensorhub.config import Config
 from sensorhub.library.index import index_recording
 from sensorhub.library.store import Library
 from sensorhub.recording import SessionHeader, SessionReader, SessionWriter
+from tools._report import update_block
+
+BEGIN = "<!-- bench_library:begin -->"
+END = "<!-- bench_library:end -->"
 
 DAY_S = 86400.0
 
@@ -143,14 +147,7 @@ def main() -> None:
     block = f"{head}\n\n{table}"
     print(block)
     if args.write:
-        text = args.write.read_text()
-        begin, end = "<!-- bench_library:begin -->", "<!-- bench_library:end -->"
-        if begin in text:
-            pre, rest = text.split(begin, 1)
-            text = pre + begin + "\n" + block + "\n" + end + rest.split(end, 1)[1]
-        else:
-            text = text.rstrip("\n") + f"\n\n## Session library\n\n{begin}\n{block}\n{end}\n"
-        args.write.write_text(text)
+        update_block(args.write, BEGIN, END, f"{BEGIN}\n{block}\n{END}", "## Session library")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools._report import update_block
+
+BEGIN = "<!-- bench_report:begin -->"
+END = "<!-- bench_report:end -->"
+
 
 def sensorhub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(
@@ -119,6 +124,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--odr", type=int, default=200, help="the 2-hour recording's rate, Hz")
     ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--write", type=Path, help="rewrite its block of docs/benchmarks.md")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-report-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -146,26 +152,32 @@ def main() -> int:
             rows.append(
                 [label, steps, kind.upper(), statistics.median(runs), target.stat().st_size]
             )
-    print()
-    print(
-        f"`sensorhub report`, wall time of the command (median of {args.repeat}), "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}:"
-    )
-    print()
-    print("| session | steps | output | time (s) | size (kB) |")
-    print("| --- | ---: | --- | ---: | ---: |")
+    long = f"{args.hours:g} h"
+    lines = [
+        BEGIN,
+        f"Measured by `python -m tools.bench_report --hours {args.hours:g} --odr {args.odr}` "
+        f"(`sensorhub report`, wall time of the command, median of {args.repeat}; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}).",
+        "",
+        "| session | steps | output | time (s) | size (kB) |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
     for label, steps, kind, secs, size in rows:
         kb = "-" if size is None else f"{size / 1e3:.0f}"
-        print(f"| {label} | {steps} | {kind} | {secs:.2f} | {kb} |")
-    long = f"{args.hours:g} h"
-    print()
-    print(f"Stages of the {long} report in one process:")
-    print()
-    print("| stage | time (s) |")
-    print("| --- | ---: |")
-    for name, secs in stages(data, ids[long]):
-        print(f"| {name} | {secs:.2f} |")
+        lines.append(f"| {label} | {steps} | {kind} | {secs:.2f} | {kb} |")
+    lines += [
+        "",
+        f"Stages of the {long} report in one process:",
+        "",
+        "| stage | time (s) |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {name} | {secs:.2f} |" for name, secs in stages(data, ids[long])]
+    lines.append(END)
+    block = "\n".join(lines)
+    print(block)
+    if args.write:
+        update_block(args.write, BEGIN, END, block, "## Run report")
     print(f"\nrecordings and reports in {work}")
     return 0
 
