@@ -6,6 +6,7 @@ mode 0600 (``PRIVATE_MODE``), never over an existing file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import BinaryIO
@@ -24,3 +25,30 @@ def open_new(path: Path) -> BinaryIO:
     except OSError as exc:
         raise SensorhubError(f"cannot create {path}: {exc.strerror}") from None
     return os.fdopen(fd, "wb")
+
+
+def write_file(path: Path, payload: bytes, force: bool = False) -> None:
+    """Write ``payload`` as a new file (mode 0600); with ``force`` an existing one is
+    replaced whole (a new file beside it, renamed over it).  A write that fails (a full
+    disk) leaves no partial file; every failure is one SensorhubError."""
+    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if force else path
+    try:
+        with open_new(target) as fh:
+            fh.write(payload)
+        if force:
+            os.replace(target, path)
+    except SensorhubError as exc:
+        if not force and path.exists():
+            raise SensorhubError(
+                f"{path} already exists",
+                "name another with --out FILE, or add --force to replace it",
+            ) from None
+        raise exc from None
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        raise SensorhubError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if force:
+            with contextlib.suppress(OSError):
+                target.unlink()

@@ -5,9 +5,7 @@ units: ``docs/exports.md``."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +14,7 @@ from typing import Any
 
 from sensorhub.commands.common import config_of, library_of, print_json, resolve_session
 from sensorhub.errors import LibraryError
-from sensorhub.fileutil import open_new
+from sensorhub.fileutil import write_file
 
 #: What ``export`` writes (the same as ``library.export.FORMATS``; kept here so that
 #: building the parser imports neither fit-tool nor numpy).
@@ -99,31 +97,11 @@ def _target(args: argparse.Namespace, row: dict[str, Any], fmt: str) -> Path | N
         raise LibraryError(f"{path} is a folder", "give --out a file name")
     if path.exists() and not args.force:
         raise LibraryError(
-            f"{path} already exists", "give another --out, or --force to overwrite it"
+            f"{path} already exists", "name another with --out FILE, or add --force to replace it"
         )
     if not path.parent.is_dir():
         raise LibraryError(f"cannot write {path}: no folder {path.parent}")
     return path
-
-
-def write_file(path: Path, payload: bytes, force: bool) -> None:
-    """Write ``payload`` as a new file, readable by its owner only (a runner's data);
-    with ``force`` an existing one is replaced whole (a new file renamed over it).  A
-    write that fails (a full disk) leaves no partial file."""
-    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if force else path
-    try:
-        with open_new(target) as fh:
-            fh.write(payload)
-        if force:
-            os.replace(target, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            target.unlink()
-        raise LibraryError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if force:
-            with contextlib.suppress(OSError):
-                target.unlink()
 
 
 def _size(n: int) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sensorhub.commands.common import library_of, print_json, progress, resolve_session
 from sensorhub.errors import SensorhubError
-from sensorhub.fileutil import PRIVATE_MODE
+from sensorhub.fileutil import write_file
 
 #: What ``--out`` may end in, and what it makes.
 FORMATS = {".html": "html", ".htm": "html", ".pdf": "pdf", ".png": "png"}
@@ -82,34 +82,6 @@ def vega_bundle() -> str:
     return js
 
 
-def write_report(path: Path, content: bytes, force: bool) -> None:
-    """Write ``content`` to ``path`` (mode 0600): a new file, or with ``force`` one that
-    replaces the old file whole (written beside it, then renamed over it)."""
-    target = path
-    if force:
-        target = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    try:
-        fd = os.open(target, flags, PRIVATE_MODE)
-    except FileExistsError:
-        raise SensorhubError(
-            f"{path} already exists", "name another with --out FILE, or add --force to replace it"
-        ) from None
-    except OSError as exc:
-        raise SensorhubError(
-            f"cannot write {path}: {exc.strerror}", "check the folder exists and is writable"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        if force:
-            os.replace(target, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(target)
-        raise SensorhubError(f"cannot write {path}: {exc.strerror}") from None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from sensorhub.library import report as rep
     from sensorhub.library.history import context_for
@@ -147,7 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             else:
                 content = rep.png_bytes(report)
                 advance(1)
-            write_report(out, content, args.force)
+            write_file(out, content, args.force)
             advance(1)
     took = time.monotonic() - began
     if args.json:
