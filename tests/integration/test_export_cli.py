@@ -16,7 +16,6 @@ import math
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,8 @@ from sensorhub import cli
 from sensorhub.commands import exports
 from sensorhub.library.export import STALE_S, STRIKE_CODES
 from sensorhub.library.store import LIBRARY_FILE
+from tests.conftest import DEMO_RUN_S, DemoRun
 from tests.unit.test_activity import watch_fit, watch_gpx
-
-DEMO_S = 20
 
 
 def sh(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -52,51 +50,9 @@ def run(*args: str) -> tuple[int, str, str]:
     return rc, raw.getvalue().decode(), err.getvalue()
 
 
-@dataclass(frozen=True)
-class Demo:
-    folder: Path
-    library: Path
-    session: dict[str, Any]
-    events: list[dict[str, Any]]
-
-    def copy(self, where: Path) -> Path:
-        """A copy of the library to change (SQLite's backup: a consistent snapshot)."""
-        where.mkdir(parents=True, exist_ok=True)
-        src = sqlite3.connect(self.library / LIBRARY_FILE)
-        dst = sqlite3.connect(where / LIBRARY_FILE)
-        with dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
-        return where
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    folder = tmp_path_factory.mktemp("export-demo")
-    library = folder / "library"
-    r = sh(
-        "demo",
-        "--duration",
-        str(DEMO_S),
-        "--mqtt",
-        "none",
-        "--audio",
-        "none",
-        "--set",
-        "sim.transport=direct",
-        "--events-jsonl",
-        "ev.jsonl",
-        "--data-dir",
-        str(library),
-        cwd=folder,
-    )
-    assert r.returncode == 0, r.stderr
-    ses = sh("sessions", "--json", "--data-dir", str(library))
-    assert ses.returncode == 0, ses.stderr
-    (session,) = json.loads(ses.stdout)
-    events = [json.loads(line) for line in (folder / "ev.jsonl").read_text().splitlines()]
-    return Demo(folder, library, session, events)
+@pytest.fixture
+def demo(demo_run: DemoRun) -> DemoRun:
+    return demo_run
 
 
 def fit_records(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -126,7 +82,7 @@ def one_error_line(stderr: str) -> str:
 
 
 # ---------------------------------------------------------------------------- export
-def test_fit_export_decodes_to_the_events_per_step(demo: Demo, tmp_path: Path) -> None:
+def test_fit_export_decodes_to_the_events_per_step(demo: DemoRun, tmp_path: Path) -> None:
     sid, start = demo.session["id"], demo.session["started_unix"]
     out = tmp_path / "run.fit"
     r = sh("export", str(sid), "--out", str(out), "--json", "--data-dir", str(demo.library))
@@ -137,7 +93,7 @@ def test_fit_export_decodes_to_the_events_per_step(demo: Demo, tmp_path: Path) -
     assert out.stat().st_mode & 0o077 == 0  # a runner's data: the owner's only
     recs, last = fit_records(out)
     assert last["file_id"]["type"] == "activity" and last["session"]["sport"] == "running"
-    assert len(recs) == rep["records"] >= DEMO_S - 2
+    assert len(recs) == rep["records"] >= DEMO_RUN_S - 2
 
     steps = sorted((e for e in demo.events if e["type"] == "step"), key=lambda e: e["t"])
     cadence = {(e["sensor"], round(e["t"], 4)): e for e in demo.events if e["type"] == "cadence"}
@@ -167,15 +123,15 @@ def test_fit_export_decodes_to_the_events_per_step(demo: Demo, tmp_path: Path) -
         assert rec["foot_strike"] == STRIKE_CODES.get(step["strike"])
         assert "speed" not in rec and "distance" not in rec and "step_length" not in rec
         compared += 1
-    assert compared >= DEMO_S - 6  # every second the runner ran
+    assert compared >= DEMO_RUN_S - 6  # every second the runner ran
 
 
-def test_tcx_csv_and_the_gpx_that_needs_positions(demo: Demo, tmp_path: Path) -> None:
+def test_tcx_csv_and_the_gpx_that_needs_positions(demo: DemoRun, tmp_path: Path) -> None:
     sid, lib = str(demo.session["id"]), str(demo.library)
     rc, out, _ = run("export", sid, "--out", str(tmp_path / "run.tcx"), "--data-dir", lib)
     assert rc == 0 and "cadence only" in out
     text = (tmp_path / "run.tcx").read_text()
-    assert text.count("<Trackpoint>") >= DEMO_S - 2 and "<ns3:RunCadence>8" in text
+    assert text.count("<Trackpoint>") >= DEMO_RUN_S - 2 and "<ns3:RunCadence>8" in text
 
     rc, text, _ = run("export", sid, "--format", "csv", "--out", "-", "--data-dir", lib)
     assert rc == 0
@@ -199,7 +155,7 @@ def test_tcx_csv_and_the_gpx_that_needs_positions(demo: Demo, tmp_path: Path) ->
 
 
 def test_export_names_its_file_after_the_recording_and_never_overwrites(
-    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo: DemoRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     sid, lib = str(demo.session["id"]), str(demo.library)
@@ -224,7 +180,7 @@ def show(lib: Path, sid: int) -> dict[str, Any]:
     return dict(json.loads(r.stdout))
 
 
-def test_a_watch_fit_gives_the_session_distance_and_pace(demo: Demo, tmp_path: Path) -> None:
+def test_a_watch_fit_gives_the_session_distance_and_pace(demo: DemoRun, tmp_path: Path) -> None:
     lib = demo.copy(tmp_path / "lib")
     sid, start = demo.session["id"], demo.session["started_unix"]
     duration = demo.session["duration_s"]
@@ -280,7 +236,7 @@ def test_a_watch_fit_gives_the_session_distance_and_pace(demo: Demo, tmp_path: P
     assert show(lib, sid)["distance_m"] == o["distance_m"]  # replaced, not added
 
 
-def test_a_strava_gpx_gives_speed_from_gps(demo: Demo, tmp_path: Path) -> None:
+def test_a_strava_gpx_gives_speed_from_gps(demo: DemoRun, tmp_path: Path) -> None:
     lib = demo.copy(tmp_path / "lib")
     start, duration = demo.session["started_unix"], demo.session["duration_s"]
     gpx = tmp_path / "Morning_Run.gpx"
@@ -293,7 +249,9 @@ def test_a_strava_gpx_gives_speed_from_gps(demo: Demo, tmp_path: Path) -> None:
     assert rep["distance_m"] == pytest.approx(2.9 * duration, rel=0.01)
 
 
-def test_bad_or_unmatched_watch_files_leave_the_library_alone(demo: Demo, tmp_path: Path) -> None:
+def test_bad_or_unmatched_watch_files_leave_the_library_alone(
+    demo: DemoRun, tmp_path: Path
+) -> None:
     lib = demo.copy(tmp_path / "lib")
     sid, start = demo.session["id"], demo.session["started_unix"]
     good = watch_fit(math.floor(start) - 10, int(demo.session["duration_s"]) + 20)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import DemoRun
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,31 +71,18 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def test_a_demo_is_indexed_when_it_closes_then_listed_and_shown(tmp_path: Path) -> None:
-    data = tmp_path / "lib"
-    r = sh(
-        "demo",
-        "--duration",
-        "25",
-        "--mqtt",
-        "none",
-        "--audio",
-        "none",
-        "--shoe",
-        "Pegasus 40",
-        "--set",
-        "sim.transport=direct",
-        cwd=tmp_path,
-        data=data,
-    )
-    assert r.returncode == 0, r.stderr
-    assert "library: session 1 (" in r.stdout
+def test_a_demo_is_indexed_when_it_closes_then_listed_and_shown(
+    tmp_path: Path, demo_run: DemoRun
+) -> None:
+    data = demo_run.copy(tmp_path / "lib")
     listed = sessions(tmp_path, data)
-    assert len(listed) == 1
+    assert listed == [demo_run.session]
     s = listed[0]
     assert s["id"] == 1 and s["shoe"] == "Pegasus 40" and s["source"] == "sim"
-    assert s["steps"] > 40 and 160 < s["cadence_spm"] < 180
-    assert Path(s["path"]).parent == tmp_path
+    assert s["steps"] > 100 and 160 < s["cadence_spm"] < 180
+    assert Path(s["path"]).parent == demo_run.folder
+    steps = [e for e in demo_run.events if e["type"] == "step"]
+    assert s["steps"] == len(steps)  # the library holds every step the run gave
     shown = sh("show", str(s["id"]), "--json", cwd=tmp_path, data=data)
     o = json.loads(shown.stdout)
     assert set(o["per_side"]) == {"left", "right"} and o["steps"] == s["steps"]

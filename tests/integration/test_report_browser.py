@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from sensorhub.library.report import _pdf_objects
+from tests.conftest import DemoRun
 
 pytestmark = pytest.mark.slow
 
@@ -39,38 +40,17 @@ def sh(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One 60 s demo (metronome cues from a 15 s baseline, fading out) in its own
-    library, and its report as HTML (by id), PDF (by recording path) and PNG."""
+def made(tmp_path_factory: pytest.TempPathFactory, demo_run: DemoRun) -> dict[str, Any]:
+    """The shared 60 s demo (metronome cues from a 15 s baseline, fading out) in a copy
+    of its library, and its report as HTML (by id), PDF (by recording path) and PNG."""
     work = tmp_path_factory.mktemp("report")
     env = {
         **os.environ,
         "XDG_DATA_HOME": str(work / "data"),
         "XDG_CACHE_HOME": str(work / "cache"),
     }
-    demo = sh(
-        "demo",
-        "--duration",
-        "60",
-        "--mqtt",
-        "none",
-        "--audio",
-        "none",
-        "--set",
-        "sim.transport=direct",
-        "--set",
-        "cues.baseline_s=15",
-        "--set",
-        "cues.mode=fade",
-        "--set",
-        "cues.fade_schedule=[[0.0, 1.0], [0.3, 1.0], [0.7, 0.0]]",
-        cwd=work,
-        env=env,
-    )
-    assert demo.returncode == 0, demo.stderr
-    m = re.search(r"library: session (\d+)", demo.stdout)
-    assert m is not None, demo.stdout[-2000:]
-    sid = int(m[1])
+    demo_run.copy(work / "data" / "sensorhub")  # the library in its default place
+    sid = int(demo_run.session["id"])
     listed = sh("sessions", "--json", cwd=work, env=env)
     assert listed.returncode == 0, listed.stderr
     sessions = json.loads(listed.stdout)
