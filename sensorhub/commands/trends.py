@@ -12,6 +12,7 @@ from sensorhub.commands.common import (
     local_time,
     parse_date,
     print_json,
+    progress,
     resolve_session,
 )
 from sensorhub.errors import LibraryError
@@ -31,7 +32,9 @@ def cmd_trends(args: argparse.Namespace) -> int:
     runner = args.runner or config.runner.id
     now = parse_date(args.until, "--until") + 43200 if args.until else time.time()
     with library_of(args, config) as lib:
-        got = trends(lib, runner, args.weeks, now)
+        total = len(lib.sessions(runner=runner))
+        with progress("trends", total) as advance:
+            got = trends(lib, runner, args.weeks, now, advance)
     if args.json:
         print_json({"runner": runner, **got.as_dict()})
         return 0
@@ -146,9 +149,13 @@ def cmd_shoes(args: argparse.Namespace) -> int:
         for run in runs:
             pairs.setdefault(run.shoe or "", []).append(run)
         report = []
-        for shoe, mine in sorted(pairs.items(), key=lambda kv: -kv[1][-1].started_unix):
-            steps = [load(lib, r.id).running_steps() for r in mine]
-            report.append(_shoe(shoe, mine, steps))
+        with progress("shoes", len(runs)) as advance:
+            for shoe, mine in sorted(pairs.items(), key=lambda kv: -kv[1][-1].started_unix):
+                steps = []
+                for r in mine:
+                    steps.append(load(lib, r.id).running_steps())
+                    advance()
+                report.append(_shoe(shoe, mine, steps))
     if args.json:
         print_json({"runner": runner, "shoes": report})
         return 0

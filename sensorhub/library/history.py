@@ -158,11 +158,11 @@ def session_si(data: SessionData) -> dict[str, float]:
 
 def usual_asymmetry(lib: Library, data: SessionData) -> tuple[dict[str, tuple[float, float]], int]:
     """The runner's usual (low, high) symmetry index per metric, and from how many
-    sessions; empty when there are too few."""
+    sessions; empty when there are too few (from the SI the library keeps per session)."""
     values: dict[str, list[float]] = {"contact_si_pct": [], "impact_si_pct": []}
     used = 0
     for r in previous(lib, data):
-        si = session_si(load(lib, int(r["id"])))
+        si = {k: float(r[k]) for k in values if r[k] is not None}
         if not si:
             continue
         used += 1

@@ -149,6 +149,8 @@ def rows_from_events(
     minutes = metrics.minute_rows(table, spans, max(duration, end))
     distance = summary.pod_distance_m if summary is not None else None
     run = table.take(metrics.running_mask(table.t_s, spans))
+    si: dict[str, float | None] = {"contact_si_pct": None, "impact_si_pct": None}
+    si.update(metrics.symmetry_of(run))
 
     def med(x: metrics.Array, nd: int) -> float | None:
         v = metrics.median(x)
@@ -168,6 +170,7 @@ def rows_from_events(
             "cadence_spm": med(run.cadence_spm, 1),
             "contact_ms": med(run.contact_ms, 1),
             "impact_g": med(run.impact_g, 2),
+            **{k: None if v is None else round(v, 2) for k, v in si.items()},
             "distance_m": distance,
             "distance_source": "footpod" if distance is not None else None,
             "sensors_json": sensors_json(header),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,8 +239,15 @@ class Trends:
         }
 
 
-def trends(lib: Library, runner: str, weeks: int, now_unix: float) -> Trends:
-    """The last ``weeks`` weeks up to the one holding ``now_unix``."""
+def trends(
+    lib: Library,
+    runner: str,
+    weeks: int,
+    now_unix: float,
+    advance: Callable[[], object] | None = None,
+) -> Trends:
+    """The last ``weeks`` weeks up to the one holding ``now_unix``; ``advance`` is
+    called after each of the runner's sessions (a progress bar)."""
     all_runs = runs_of(lib, runner)
     starts = [week_start(now_unix, k) for k in range(weeks - 1, -1, -1)]
     bounds = [*starts, week_start(now_unix, -1)]
@@ -251,6 +258,8 @@ def trends(lib: Library, runner: str, weeks: int, now_unix: float) -> Trends:
         k = int(np.searchsorted(bounds, run.started_unix, side="right")) - 1
         p = pain_of(lib, run.id)
         before, morning = morning, p.next_morning if p and p.next_morning is not None else morning
+        if advance is not None:
+            advance()
         if not 0 <= k < len(starts):
             continue
         w = out[k]

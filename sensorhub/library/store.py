@@ -50,6 +50,8 @@ MIGRATIONS: tuple[str, ...] = (
         cadence_spm REAL,                  -- medians of the running steps (for listing)
         contact_ms REAL,
         impact_g REAL,
+        contact_si_pct REAL,               -- symmetry index of the running steps
+        impact_si_pct REAL,
         distance_m REAL,
         distance_source TEXT,              -- footpod | watch | NULL (unknown)
         sensors_json TEXT NOT NULL,
@@ -193,6 +195,8 @@ SESSION_COLUMNS = (
     "cadence_spm",
     "contact_ms",
     "impact_g",
+    "contact_si_pct",
+    "impact_si_pct",
     "distance_m",
     "distance_source",
     "sensors_json",

@@ -86,6 +86,8 @@ def constructed(
             "cadence_spm": cadence,
             "contact_ms": float(np.mean(contact)),
             "impact_g": float(np.mean(impact)),
+            "contact_si_pct": metrics.symmetry_of(table).get("contact_si_pct"),
+            "impact_si_pct": metrics.symmetry_of(table).get("impact_si_pct"),
             "distance_m": None if distance_km is None else distance_km * 1000.0,
             "distance_source": None if distance_km is None else "watch",
             "sensors_json": "[]",
