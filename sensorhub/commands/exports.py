@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sensorhub.commands.common import config_of, library_of, print_json, resolve_session
+from sensorhub.commands.common import (
+    config_of,
+    library_of,
+    print_json,
+    progress,
+    resolve_session,
+)
 from sensorhub.errors import LibraryError
 from sensorhub.fileutil import write_file
 
@@ -130,8 +136,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     path = _target(args, data.row, fmt)
     t0 = time.perf_counter()
-    sec = seconds(data)
-    payload = export(data, fmt, sec)
+    with progress(f"{fmt.upper()} of session {sid}", 2) as advance:  # 2 h: about 2 s
+        sec = seconds(data)
+        advance()
+        payload = export(data, fmt, sec)
+        advance()
     took = time.perf_counter() - t0
     if path is None:
         sys.stdout.flush()
