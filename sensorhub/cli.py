@@ -334,6 +334,7 @@ def _library_commands(sub: Any) -> None:
     add.add_argument("files", type=Path, nargs="+", metavar="FILE_OR_DIR")
     add.add_argument("--runner", metavar="ID", help="whose runs they are (default: recorded)")
     add.add_argument("--shoe", metavar="NAME", help="the shoes worn (default: recorded)")
+    add.add_argument("--json", action="store_true", help="print what was indexed, as JSON")
     _library_options(add)
 
     ses = sub.add_parser("sessions", help="the sessions in the library, newest first")

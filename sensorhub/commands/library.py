@@ -36,23 +36,38 @@ def cmd_library_add(args: argparse.Namespace) -> int:
     config = config_of(args)
     files = _files(args.files)
     failed = 0
+    done: list[dict[str, Any]] = []
     with library_of(args, config) as lib, progress("indexing", len(files)) as advance:
         for path in files:
             try:
                 got = index_recording(lib, path, config, runner=args.runner, shoe=args.shoe)
             except RecordingError as exc:  # this file; the others go on
                 print(f"sensorhub: error: {exc}; not indexed", file=sys.stderr)
+                done.append({"path": str(path), "session": None, "error": exc.message})
                 failed += 1
                 advance()
                 continue
             for line in got.damage:
                 print(f"sensorhub: warning: {path}: {line}", file=sys.stderr)
-            what = "added" if got.new else "already there, indexed again"
-            print(
-                f"session {got.session_id}: {path} {what} "
-                f"({got.steps} steps, {got.duration_s / 60:.1f} min)"
+            done.append(
+                {
+                    "path": str(got.path),
+                    "session": got.session_id,
+                    "new": got.new,
+                    "steps": got.steps,
+                    "duration_s": got.duration_s,
+                    "damage": got.damage,
+                }
             )
+            if not args.json:
+                what = "added" if got.new else "already there, indexed again"
+                print(
+                    f"session {got.session_id}: {path} {what} "
+                    f"({got.steps} steps, {got.duration_s / 60:.1f} min)"
+                )
             advance()
+    if args.json:
+        print_json(done)
     if failed:
         print(f"sensorhub: {failed} of {len(files)} recordings not indexed", file=sys.stderr)
         return EXIT_USAGE

@@ -126,6 +126,11 @@ def test_add_is_idempotent_and_a_bad_file_is_one_line(
     now = sessions(tmp_path, data)
     assert now[0]["path"] == str(moved / "run.shs")  # the same session where it is now
     assert [{**s, "path": ""} for s in now] == [{**s, "path": ""} for s in first]
+    r3 = sh("library", "add", str(recordings["short"]), "--json", cwd=tmp_path, data=data)
+    assert r3.returncode == 0, r3.stderr
+    (said,) = json.loads(r3.stdout)
+    assert said["session"] == first[0]["id"] and not said["new"]
+    assert said["steps"] == first[0]["steps"] and said["damage"] == []
 
 
 def test_a_damaged_recording_is_indexed_as_far_as_it_reads(
