@@ -70,7 +70,7 @@ class Comparison:
         if self.metric != "cadence_spm":
             way = "higher than" if self.change_pct > 0 else "lower than"
         if abs(self.change_pct) < 0.5:
-            return f"{name} as {self.against} ({self.value:.1f} {unit}, {self.comparable})"
+            return f"{name} the same as {self.against} ({self.value:.1f} {unit}, {self.comparable})"
         return (
             f"{name} {abs(self.change_pct):.0f} % {way} {self.against} "
             f"({self.value:.1f} vs {self.reference:.1f} {unit}, {self.comparable})"

@@ -435,6 +435,8 @@ def test_baseline_and_last_week_compare_like_with_like(lib: Library) -> None:
     assert week["impact_g"].reference == pytest.approx(12.5, abs=0.1)  # not the fast run
     assert week["impact_g"].comparable == "at 2.7-3.3 m/s"
     assert "12 % lower than last week" in week["impact_g"].words()
+    same = history.Comparison("contact_ms", 230.0, 230.5, -0.2, "last week", "while running")
+    assert same.words().startswith("contact time the same as last week (230.0 ms")
 
 
 def test_overview_gives_medians_while_running_per_side(lib: Library) -> None:
