@@ -445,3 +445,17 @@ def test_overview_gives_medians_while_running_per_side(lib: Library) -> None:
     assert o["per_side"]["left"]["contact_ms"] == pytest.approx(220, abs=2)
     assert o["contact_si_pct"] == pytest.approx(100 * 20 / 230, abs=1.5)
     assert o["strike_pct"] == {"rearfoot": 100.0, "midfoot": 0.0, "forefoot": 0.0}
+
+
+def test_trends_carry_the_limp_and_pain_flags_of_their_week(lib: Library) -> None:
+    for k in range(4):
+        lib.put(constructed(f"u{k}", T0 + k * DAY, minutes=3, contact=(230, 233), seed=k))
+    limp = lib.put(constructed("l", T0 + 8 * DAY, minutes=3, contact=(230, 252)))[0]
+    sore = lib.put(constructed("s", T0 + 9 * DAY, minutes=3, contact=(230, 233)))[0]
+    lib.put_pain(sore, 7, 6, 5, now_unix=T0 + 10 * DAY)
+    got = load.trends(lib, "ana", weeks=2, now_unix=T0 + 10 * DAY)
+    first, second = (w.as_dict() for w in got.weeks)
+    assert first["flags"] == []
+    assert [(f["session"], f["kind"]) for f in second["flags"]] == [(limp, "limp"), (sore, "pain")]
+    assert second["pain"] == {"during": 7, "after": 6, "next_morning": 5}
+    assert all(f["source"] and f["strength"] for f in second["flags"])
