@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sensorhub.errors import LibraryError
+from sensorhub.fileutil import PRIVATE_MODE
 
 #: The file in the library's folder.
 LIBRARY_FILE = "library.sqlite"
@@ -253,7 +254,10 @@ class Library:
         self.path = self.folder / LIBRARY_FILE
         self.busy_timeout_s = busy_timeout_s
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():  # health data: the owner's only (SQLite gives its
+                # WAL and shared-memory files the database file's mode)
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE))
             self.db = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )

@@ -118,6 +118,8 @@ def test_a_session_written_twice_is_one_session(lib: Library) -> None:
     assert len(lib.sessions()) == 1
     assert len(lib.rows("steps", ["t_s"], sid)) == len(rows.steps)
     assert lib.check() == "ok" and lib.wal
+    for f in lib.folder.iterdir():  # the file, its WAL and shared memory: health data
+        assert f.stat().st_mode & 0o077 == 0, f
 
 
 def test_a_shoe_and_notes_set_afterwards_survive_reindexing(lib: Library) -> None:
