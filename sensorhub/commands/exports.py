@@ -199,6 +199,7 @@ SPEED_FROM = {"file": "the file", "distance": "its distance", "gps": "GPS"}
 
 def cmd_import_activity(args: argparse.Namespace) -> int:
     from sensorhub.library.activity import check_overlap, choose_session, read_activity, track_rows
+    from sensorhub.library.metrics import pace
     from sensorhub.library.view import load, overview
 
     # the whole file is read and checked before the library is opened: a bad one
@@ -257,10 +258,9 @@ def cmd_import_activity(args: argparse.Namespace) -> int:
     if o["distance_m"] is not None:
         parts.append(f"{o['distance_m'] / 1000:.2f} km")
     if o["speed_m_s"]:
-        pace = 1000.0 / o["speed_m_s"]
         parts.append(
-            f"{o['speed_m_s']:.2f} m/s ({int(pace // 60)}:{int(pace % 60):02d} /km, speed "
-            f"from {SPEED_FROM.get(activity.speed_from, activity.speed_from)})"
+            f"{pace(o['speed_m_s'])}, speed from "
+            f"{SPEED_FROM.get(activity.speed_from, activity.speed_from)}"
         )
     if report["has_heart_rate"]:
         parts.append("heart rate")

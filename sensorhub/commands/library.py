@@ -18,6 +18,7 @@ from sensorhub.commands.common import (
 )
 from sensorhub.errors import EXIT_USAGE, RecordingError
 from sensorhub.library.index import index_recording
+from sensorhub.library.metrics import clock, pace
 from sensorhub.library.view import load, overview
 
 
@@ -74,12 +75,6 @@ def cmd_library_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _minutes(s: float | None) -> str:
-    if s is None:
-        return "-"
-    return f"{int(s // 60)}:{int(s % 60):02d}"
-
-
 def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -130,7 +125,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         km = "-" if o["distance_m"] is None else f"{o['distance_m'] / 1000:.2f}"
         print(
             f"{o['id']:>4}  {local_time(o['started_unix']):<16}  {o['runner'][:10]:<10} "
-            f"{(o['shoe'] or '-')[:14]:<14} {_minutes(o['duration_s']):>7} {o['steps']:>6} "
+            f"{(o['shoe'] or '-')[:14]:<14} {clock(o['duration_s']):>7} {o['steps']:>6} "
             f"{km:>6} {_num(o['cadence_spm'], '.1f'):>6} "
             f"{_num(o['contact_ms'], '.0f') + ' ms':>8} {_num(o['impact_g'], '.1f') + ' g':>7}"
         )
@@ -144,17 +139,13 @@ def describe(o: dict[str, Any]) -> list[str]:
         + (f", shoe {o['shoe']}" if o["shoe"] else "")
         + f" ({o['source']})",
         f"  recording     {o['path']}",
-        f"  time          {_minutes(o['duration_s'])} ({_minutes(o['running_s'])} running), "
+        f"  time          {clock(o['duration_s'])} ({clock(o['running_s'])} running), "
         f"{o['steps']} steps",
     ]
     if o["distance_m"] is not None:
         lines.append(f"  distance      {o['distance_m'] / 1000:.2f} km ({o['distance_source']})")
     if o["speed_m_s"]:
-        pace = 1000.0 / o["speed_m_s"]
-        lines.append(
-            f"  speed         {o['speed_m_s']:.2f} m/s ({int(pace // 60)}:"
-            f"{int(pace % 60):02d} /km) median while running"
-        )
+        lines.append(f"  speed         {pace(o['speed_m_s'])} median while running")
     lines += [
         f"  cadence       {_num(o['cadence_spm'], '.1f')} steps/min (median while running)",
         f"  contact       {_num(o['contact_ms'], '.0f')} ms, flight "

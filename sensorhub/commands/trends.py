@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sensorhub.commands.common import (
-    config_of,
-    library_of,
-    local_time,
-    parse_date,
-    print_json,
-    progress,
-    resolve_session,
-)
 from sensorhub.errors import LibraryError
-from sensorhub.library import metrics
-from sensorhub.library.history import METRICS, Pain, compare_steps, pain_of
-from sensorhub.library.load import runs_of, trends
-from sensorhub.library.metrics import Steps
-from sensorhub.library.view import load, overview
+
+if TYPE_CHECKING:  # the library is imported when a command runs, not to build the parser
+    from sensorhub.library.history import Pain
+    from sensorhub.library.metrics import Steps
 
 
 def _n(x: float | None, fmt: str, unit: str = "") -> str:
@@ -28,6 +18,9 @@ def _n(x: float | None, fmt: str, unit: str = "") -> str:
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
+    from sensorhub.commands.common import config_of, library_of, parse_date, print_json, progress
+    from sensorhub.library.load import trends
+
     config = config_of(args)
     runner = args.runner or config.runner.id
     now = parse_date(args.until, "--until") + 43200 if args.until else time.time()
@@ -79,6 +72,10 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from sensorhub.commands.common import library_of, local_time, print_json, resolve_session
+    from sensorhub.library.history import METRICS, compare_steps
+    from sensorhub.library.view import load, overview
+
     with library_of(args) as lib:
         a = load(lib, resolve_session(lib, args.a))
         b = load(lib, resolve_session(lib, args.b))
@@ -141,6 +138,10 @@ def _km(o: dict[str, Any]) -> float | None:
 
 
 def cmd_shoes(args: argparse.Namespace) -> int:
+    from sensorhub.commands.common import config_of, library_of, print_json, progress
+    from sensorhub.library.load import runs_of
+    from sensorhub.library.view import load
+
     config = config_of(args)
     runner = args.runner or config.runner.id
     with library_of(args, config) as lib:
@@ -190,6 +191,10 @@ def cmd_shoes(args: argparse.Namespace) -> int:
 
 def _shoe(shoe: str, runs: list[Any], steps: list[Steps]) -> dict[str, Any]:
     """One pair: how much it was run, and impact and strike early and recently."""
+    from sensorhub.commands.common import local_time
+    from sensorhub.library import metrics
+    from sensorhub.library.metrics import Steps
+
     third = max(1, len(runs) // 3)
     early, recent = Steps.concat(steps[:third]), Steps.concat(steps[-third:])
     speed = metrics.median(Steps.concat(steps).speed_m_s)
@@ -232,6 +237,9 @@ def _round(x: float | None, nd: int) -> float | None:
 
 
 def cmd_pain(args: argparse.Namespace) -> int:
+    from sensorhub.commands.common import library_of, print_json, resolve_session
+    from sensorhub.library.history import pain_of
+
     given = (args.during, args.after, args.next_morning)
     with library_of(args) as lib:
         sid = resolve_session(lib, args.session)

@@ -29,6 +29,20 @@ ASYMMETRY_BAND_PCT = 10.0
 TRACK_GAP_S = 5.0
 
 
+def clock(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a duration; ``-`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = round(seconds)
+    h, m, sec = s // 3600, (s % 3600) // 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def pace(speed_m_s: float) -> str:
+    """A speed as runners read it: ``3.20 m/s (5:13 /km)``."""
+    return f"{speed_m_s:.2f} m/s ({clock(1000.0 / speed_m_s)} /km)"
+
+
 def as_array(values: Sequence[float | None]) -> Array:
     """Numbers with None as NaN."""
     return np.array([np.nan if v is None else v for v in values], float)

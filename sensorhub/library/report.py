@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from sensorhub.library import metrics
 from sensorhub.library.history import Comparison, Context, Flag
-from sensorhub.library.metrics import ASYMMETRY_BAND_PCT, SPEED_BAND_M_S, Array, Steps
+from sensorhub.library.metrics import ASYMMETRY_BAND_PCT, SPEED_BAND_M_S, Array, Steps, clock
 from sensorhub.library.view import SessionData, overview
 
 #: Up to this many steps are drawn one by one; more as per-foot medians over BIN_S.
@@ -74,15 +74,6 @@ _TIME_X = "time since start (min)"
 
 
 # ---------------------------------------------------------------- small formatting
-def clock(seconds: float | None) -> str:
-    """``m:ss`` (or ``h:mm:ss``) of a duration; ``-`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = round(seconds)
-    h, m, sec = s // 3600, (s % 3600) // 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
 def _num(x: float | None, nd: int) -> float | None:
     """A JSON-ready number: rounded, None for NaN/None."""
     if x is None or not math.isfinite(float(x)):
