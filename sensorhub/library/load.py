@@ -38,6 +38,7 @@ import numpy as np
 
 from sensorhub.library import metrics
 from sensorhub.library.history import (
+    DAY_S,
     Flag,
     Pain,
     limp_flag,
@@ -50,7 +51,6 @@ from sensorhub.library.metrics import SPEED_BAND_M_S, Steps
 from sensorhub.library.store import Library
 from sensorhub.library.view import load
 
-DAY_S = 86400.0
 SPIKE_PCT = 10.0
 SPIKE_WINDOW_DAYS = 30
 RAMP_PCT = 30.0
